@@ -1,0 +1,1 @@
+"""The pure core: jobs, environments, statuses, errors and the ports adapters implement."""

@@ -1,0 +1,48 @@
+"""Environments: the places jobs run (with Argo, a namespace), each with fixed per-job resources."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeySource:
+    """Where an environment's private key comes from. Exactly one field is set.
+
+    The operator reads `file` or `env` to derive the environment's address; job pods receive the
+    key only through the Kubernetes Secret `secret_name`/`secret_key`.
+    """
+
+    file: str | None = None
+    env: str | None = None
+    secret_name: str | None = None
+    secret_key: str = "key"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Environment:
+    """One compute environment as configured by the operator's administrator."""
+
+    id: str
+    namespace: str
+    cpu_number: int = 1
+    cpu_type: str = ""
+    gpu_number: int = 0
+    gpu_type: str = ""
+    ram_gb: int = 1
+    disk_gb: int = 1
+    price_min: float = 0
+    desc: str = ""
+    max_jobs: int = 10
+    storage_expiry: int = 0  # seconds results are kept; 0 = the global STORAGE_EXPIRY
+    max_job_duration: int = 3600  # seconds the algorithm may run
+    allowed_chain_ids: tuple[int, ...] | None = None
+    allow_network: bool = False  # may the algorithm reach the network
+    key: KeySource = dataclasses.field(default_factory=KeySource)
+    consumer_address: str = ""  # derived from the key at start-up, never the key itself
+
+    def accepts_chain(self, chain_id: int | None) -> bool:
+        """Whether a request for `chain_id` may use this environment."""
+        if self.allowed_chain_ids is None or chain_id is None:
+            return True
+        return chain_id in self.allowed_chain_ids

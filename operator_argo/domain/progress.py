@@ -1,0 +1,99 @@
+"""From an observation to the job's next Ocean status: the pure heart of the reconciler."""
+
+from __future__ import annotations
+
+from operator_argo.domain.job import Job, JobUpdate, TerminationDetails, results_from_list
+from operator_argo.domain.observation import Observation, Phase, StepObservation
+from operator_argo.domain.status import JobStatus, StopReason, can_transition
+
+# Exit codes of the configure step (CONTRACT §4): which input failed.
+CONFIGURE_DATA_FAILED = 31
+CONFIGURE_ALGORITHM_FAILED = 32
+
+
+def _status_while_running(obs: Observation) -> JobStatus:
+    configure = obs.step("configure")
+    algorithm = obs.step("algorithm")
+    publish = obs.step("publish")
+    if publish is not None and publish.phase is not Phase.PENDING:
+        return JobStatus.PUBLISHING
+    if algorithm is not None and algorithm.phase is not Phase.PENDING:
+        return JobStatus.RUNNING if not algorithm.phase.is_done else JobStatus.PUBLISHING
+    if configure is not None and configure.phase is Phase.SUCCEEDED:
+        return JobStatus.PROVISIONED
+    if configure is not None and configure.phase is Phase.RUNNING:
+        return JobStatus.CONFIGURING
+    if configure is not None and configure.phase.is_done:
+        return JobStatus.PUBLISHING  # configure failed: the exit handler is next
+    return JobStatus.QUEUED
+
+
+def _final_status(obs: Observation) -> tuple[JobStatus, str | None]:
+    configure = obs.step("configure")
+    if configure is None or configure.phase is not Phase.SUCCEEDED:
+        if configure is not None and configure.exit_code == CONFIGURE_ALGORITHM_FAILED:
+            return JobStatus.ALGORITHM_FAILED, configure.message
+        if configure is not None and configure.exit_code == CONFIGURE_DATA_FAILED:
+            return JobStatus.DATA_FAILED, configure.message
+        algorithm = obs.step("algorithm")
+        if algorithm is None or algorithm.phase in (Phase.PENDING, Phase.SKIPPED, Phase.OMITTED):
+            # Configure never finished (stopped, deadline, crash): the data was not provisioned.
+            if configure is not None and configure.phase is not Phase.PENDING:
+                return JobStatus.DATA_FAILED, configure.message or obs.message
+    return JobStatus.FINISHED, None
+
+
+def _termination(step: StepObservation | None) -> TerminationDetails | None:
+    if step is None or not step.phase.is_done or step.phase is Phase.SKIPPED:
+        return None
+    return TerminationDetails(exit_code=step.exit_code, oom_killed=step.oom_killed, message=step.message)
+
+
+def _results(obs: Observation) -> tuple[tuple[object, ...], str | None]:
+    publish = obs.step("publish")
+    if publish is None or publish.output is None:
+        return (), "publish reported no results"
+    try:
+        files = publish.output.get("files", [])
+        return results_from_list(list(files)), publish.output.get("error")
+    except (KeyError, TypeError, ValueError) as exc:
+        return (), f"publish reported unreadable results: {exc}"
+
+
+def decide_update(job: Job, obs: Observation) -> JobUpdate | None:
+    """The update `obs` calls for, or None when it changes nothing (duplicate, late, final job)."""
+    if job.status.is_final:
+        return None
+    if obs.deleted:
+        return JobUpdate(
+            status=JobStatus.FINISHED,
+            finished=True,
+            results=job.results or (),
+            error="the workflow was deleted before it finished",
+        )
+    algorithm = obs.step("algorithm")
+    if not obs.finished:
+        target = _status_while_running(obs)
+        if not can_transition(job.status, target):
+            return None
+        started = algorithm.started_at if algorithm is not None else None
+        return JobUpdate(status=target, algorithm_started_at=started)
+    status, reason = _final_status(obs)
+    results, publish_error = _results(obs)
+    stopreq = None
+    if algorithm is not None and algorithm.deadline_exceeded:
+        stopreq = StopReason.DEADLINE
+    elif obs.deadline_exceeded and job.stopreq is StopReason.NONE:
+        stopreq = StopReason.DEADLINE
+    error = reason if status is not JobStatus.FINISHED else publish_error
+    if obs.phase is Phase.ERROR and error is None:
+        error = obs.message
+    return JobUpdate(
+        status=status,
+        finished=True,
+        results=results,  # type: ignore[arg-type]
+        stopreq=stopreq,
+        termination=_termination(algorithm),
+        algorithm_started_at=algorithm.started_at if algorithm is not None else None,
+        error=error,
+    )
