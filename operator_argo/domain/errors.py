@@ -1,17 +1,17 @@
 """The one error tree of operator-argo; every error knows the HTTP status it maps to.
 
-    OperatorError (500)
-    ├── InvalidRequest (400)          bad input: missing keys, wrong types, malformed stage
-    │   └── InvalidSignature (400)    a signature that cannot be parsed or recovered
-    ├── Unauthorized (401)            a valid signature from a signer that is not allowed
-    │   └── NonceRejected (401)       a replayed or too-old nonce
-    ├── Forbidden (403)               admin routes without a listed admin
-    ├── NotFound (404)                no such job, result index or environment
-    ├── Conflict (400)                agreementId in use (the original answered 400, keep it)
-    ├── RangeNotSatisfiable (416)     a Range header outside the file
-    ├── ConfigurationError (500)      bad settings; stops start-up with one message
-    └── Unavailable (503)             a dependency (database, cluster, storage) is not reachable
-        └── TransientEngineError      the cluster may come back: retry later
+OperatorError (500)
+├── InvalidRequest (400)          bad input: missing keys, wrong types, malformed stage
+│   └── InvalidSignature (400)    a signature that cannot be parsed or recovered
+├── Unauthorized (401)            a valid signature from a signer that is not allowed
+│   └── NonceRejected (401)       a replayed or too-old nonce
+├── Forbidden (403)               admin routes without a listed admin
+├── NotFound (404)                no such job, result index or environment
+├── Conflict (400)                agreementId in use (the original answered 400, keep it)
+├── RangeNotSatisfiable (416)     a Range header outside the file
+├── ConfigurationError (500)      bad settings; stops start-up with one message
+└── Unavailable (503)             a dependency (database, cluster, storage) is not reachable
+    └── TransientEngineError      the cluster may come back: retry later
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ class RangeNotSatisfiable(OperatorError):
 
 class ConfigurationError(OperatorError):
     http_status = 500
+
+
+class TransferFailed(OperatorError):
+    """A job step could not fetch an input or the algorithm, or could not store a result."""
+
+    http_status = 502
 
 
 class Unavailable(OperatorError):
