@@ -10,6 +10,7 @@ OperatorError (500)
 ├── Conflict (400)                agreementId in use (the original answered 400, keep it)
 ├── RangeNotSatisfiable (416)     a Range header outside the file
 ├── ConfigurationError (500)      bad settings; stops start-up with one message
+├── TransferFailed (502)          a job step could not download an input or store a result
 └── Unavailable (503)             a dependency (database, cluster, storage) is not reachable
     └── TransientEngineError      the cluster may come back: retry later
 """
