@@ -16,7 +16,7 @@ class KeySource:
     file: str | None = None
     env: str | None = None
     secret_name: str | None = None
-    secret_key: str = "key"
+    secret_key: str = "key"  # noqa: S105 - the name of a Secret entry
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -92,7 +92,9 @@ class ResultReader(Protocol):
 
     async def size(self, result: ResultFile) -> int: ...
 
-    def read(self, result: ResultFile, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    def read(
+        self, result: ResultFile, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
         """Stream bytes [start, end) of the file in chunks."""
 
     async def delete_job(self, job_id: str, results: Sequence[ResultFile]) -> None: ...

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from operator_argo.domain.job import Job, JobUpdate, TerminationDetails, results_from_list
+from operator_argo.domain.job import (
+    Job,
+    JobUpdate,
+    ResultFile,
+    TerminationDetails,
+    results_from_list,
+)
 from operator_argo.domain.observation import Observation, Phase, StepObservation
 from operator_argo.domain.status import JobStatus, StopReason, can_transition
 
@@ -28,28 +34,29 @@ def _status_while_running(obs: Observation) -> JobStatus:
     return JobStatus.QUEUED
 
 
-def _final_status(obs: Observation) -> tuple[JobStatus, str | None]:
+def _final_status(job: Job, obs: Observation) -> tuple[JobStatus, str | None]:
     configure = obs.step("configure")
-    if configure is None or configure.phase is not Phase.SUCCEEDED:
-        if configure is not None and configure.exit_code == CONFIGURE_ALGORITHM_FAILED:
-            return JobStatus.ALGORITHM_FAILED, configure.message
-        if configure is not None and configure.exit_code == CONFIGURE_DATA_FAILED:
-            return JobStatus.DATA_FAILED, configure.message
-        algorithm = obs.step("algorithm")
-        if algorithm is None or algorithm.phase in (Phase.PENDING, Phase.SKIPPED, Phase.OMITTED):
-            # Configure never finished (stopped, deadline, crash): the data was not provisioned.
-            if configure is not None and configure.phase is not Phase.PENDING:
-                return JobStatus.DATA_FAILED, configure.message or obs.message
-    return JobStatus.FINISHED, None
+    if configure is None or configure.phase is Phase.SUCCEEDED:
+        return JobStatus.FINISHED, None
+    if configure.exit_code == CONFIGURE_ALGORITHM_FAILED:
+        return JobStatus.ALGORITHM_FAILED, configure.message
+    if configure.exit_code == CONFIGURE_DATA_FAILED:
+        return JobStatus.DATA_FAILED, configure.message
+    if job.stopreq is StopReason.REQUESTED or configure.phase is Phase.PENDING:
+        return JobStatus.FINISHED, None  # stopped before or while configuring
+    # Configure crashed or ran out of time: the data was not provisioned.
+    return JobStatus.DATA_FAILED, configure.message or obs.message or "configure did not finish"
 
 
 def _termination(step: StepObservation | None) -> TerminationDetails | None:
     if step is None or not step.phase.is_done or step.phase is Phase.SKIPPED:
         return None
-    return TerminationDetails(exit_code=step.exit_code, oom_killed=step.oom_killed, message=step.message)
+    return TerminationDetails(
+        exit_code=step.exit_code, oom_killed=step.oom_killed, message=step.message
+    )
 
 
-def _results(obs: Observation) -> tuple[tuple[object, ...], str | None]:
+def _results(obs: Observation) -> tuple[tuple[ResultFile, ...], str | None]:
     publish = obs.step("publish")
     if publish is None or publish.output is None:
         return (), "publish reported no results"
@@ -78,12 +85,11 @@ def decide_update(job: Job, obs: Observation) -> JobUpdate | None:
             return None
         started = algorithm.started_at if algorithm is not None else None
         return JobUpdate(status=target, algorithm_started_at=started)
-    status, reason = _final_status(obs)
+    status, reason = _final_status(job, obs)
     results, publish_error = _results(obs)
     stopreq = None
-    if algorithm is not None and algorithm.deadline_exceeded:
-        stopreq = StopReason.DEADLINE
-    elif obs.deadline_exceeded and job.stopreq is StopReason.NONE:
+    deadline = algorithm is not None and algorithm.deadline_exceeded
+    if deadline or (obs.deadline_exceeded and job.stopreq is StopReason.NONE):
         stopreq = StopReason.DEADLINE
     error = reason if status is not JobStatus.FINISHED else publish_error
     if obs.phase is Phase.ERROR and error is None:
@@ -91,7 +97,7 @@ def decide_update(job: Job, obs: Observation) -> JobUpdate | None:
     return JobUpdate(
         status=status,
         finished=True,
-        results=results,  # type: ignore[arg-type]
+        results=results,
         stopreq=stopreq,
         termination=_termination(algorithm),
         algorithm_started_at=algorithm.started_at if algorithm is not None else None,

@@ -53,7 +53,7 @@ _ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
 
 
 def can_transition(current: JobStatus, target: JobStatus) -> bool:
-    """Whether a job in `current` may move to `target` (a repeat of the same state is not a move)."""
+    """Whether a job in `current` may move to `target` (repeating a state is not a move)."""
     return target in _ALLOWED[current]
 
 

@@ -1,0 +1,72 @@
+"""The reconciler: applies engine observations to jobs, then garbage-collects finished workflows."""
+
+from __future__ import annotations
+
+import structlog
+
+from operator_argo.domain.errors import OperatorError
+from operator_argo.domain.job import Job
+from operator_argo.domain.observation import Observation
+from operator_argo.domain.ports import Engine, JobStore
+from operator_argo.domain.progress import decide_update
+
+log = structlog.get_logger(__name__)
+
+
+class Reconciler:
+    """Maps each observation to the job's next state through the allowed transitions.
+
+    Duplicate, late and out-of-order observations are no-ops: `decide_update` returns nothing
+    for them and the store re-checks the transition under a row lock. The workflow is deleted
+    only after the final state is stored (persist, then GC), so a crash in between leaves a
+    finished workflow that the next observation of it cleans up.
+    """
+
+    def __init__(self, store: JobStore, engine: Engine) -> None:
+        self._store = store
+        self._engine = engine
+
+    async def apply(self, observation: Observation) -> Job | None:
+        """Apply one observation; returns the job after the change, or None if nothing changed."""
+        job = await self._store.get_job(observation.job_id)
+        if job is None:
+            log.warning(
+                "observation_for_unknown_job",
+                job_id=observation.job_id,
+                workflow=observation.workflow_name,
+            )
+            return None
+        if job.is_finished:
+            await self._collect(job, observation)
+            return None
+        update = decide_update(job, observation)
+        if update is None:
+            return None
+        after = await self._store.apply_update(job.job_id, update)
+        if after is None:
+            return None
+        log.info(
+            "job_status_changed",
+            job_id=job.job_id,
+            workflow=observation.workflow_name,
+            environment=job.environment,
+            status=int(after.status),
+            previous=int(job.status),
+            error=after.error if after.is_finished else None,
+        )
+        if after.is_finished:
+            await self._collect(after, observation)
+        return after
+
+    async def _collect(self, job: Job, observation: Observation) -> None:
+        if observation.deleted:
+            return
+        try:
+            await self._engine.delete(job)
+        except OperatorError as exc:
+            log.warning(
+                "workflow_gc_failed",
+                job_id=job.job_id,
+                workflow=observation.workflow_name,
+                error=exc.message,
+            )

@@ -1,0 +1,136 @@
+"""The admission queue: turns queued jobs into submitted workflows, per environment, FIFO.
+
+Every replica runs a scheduler. The store's `claim_next` is atomic across replicas (row locks
+plus a per-environment advisory lock), so together they never start more than `maxJobs` jobs of
+an environment and never claim one job twice. Submission is idempotent on the engine side (the
+workflow name is derived from the job id), so a claim whose submission is repeated after a crash
+meets "already exists" and counts as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from operator_argo.config import Settings
+from operator_argo.domain.environment import Environment
+from operator_argo.domain.errors import OperatorError, TransientEngineError
+from operator_argo.domain.job import Job, JobUpdate
+from operator_argo.domain.ports import Engine, JobStore
+from operator_argo.domain.status import JobStatus
+
+log = structlog.get_logger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclasses.dataclass(kw_only=True)
+class Backoff:
+    """Capped exponential backoff for an unreachable engine."""
+
+    base: float = 1.0
+    cap: float = 60.0
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        return float(min(self.cap, self.base * 2 ** (self.failures - 1)))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class Scheduler:
+    """Claims queued jobs while their environment has room and submits them to the engine."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        engine: Engine,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        on_submitted: Callable[[Job], None] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._engine = engine
+        self._sleep = sleep
+        self._backoff = Backoff(cap=max(settings.scheduler_interval, 60.0))
+        self._on_submitted = on_submitted
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look at the queue now (a job was accepted or one finished)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        while True:
+            delay = self._settings.scheduler_interval
+            try:
+                await self.run_once()
+                self._backoff.reset()
+            except TransientEngineError as exc:
+                delay = self._backoff.next_delay()
+                log.warning("engine_unavailable", error=exc.message, retry_in=delay)
+            await self._wait(delay)
+
+    async def _wait(self, delay: float) -> None:
+        self._wake.clear()
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=delay)
+        finally:
+            waiter.cancel()
+
+    async def run_once(self) -> int:
+        """Submit every job that fits now; returns how many were submitted.
+
+        Raises TransientEngineError (after putting the claimed job back) when the engine is
+        unreachable, so the caller backs off instead of failing jobs.
+        """
+        submitted = 0
+        for environment in self._settings.environments:
+            submitted += await self._fill(environment)
+        return submitted
+
+    async def _fill(self, environment: Environment) -> int:
+        submitted = 0
+        while True:
+            job = await self._store.claim_next(environment.id, environment.max_jobs)
+            if job is None:
+                return submitted
+            await self._submit(job, environment)
+            submitted += 1
+
+    async def _submit(self, job: Job, environment: Environment) -> None:
+        try:
+            name = await self._engine.submit(job, environment)
+        except TransientEngineError:
+            await self._store.release_claim(job.job_id)
+            raise
+        except OperatorError as exc:
+            # The engine refused this job for good: end it rather than retrying forever.
+            log.error(
+                "workflow_rejected",
+                job_id=job.job_id,
+                environment=environment.id,
+                error=exc.message,
+            )
+            await self._store.apply_update(
+                job.job_id,
+                JobUpdate(status=JobStatus.FINISHED, finished=True, results=(), error=exc.message),
+            )
+            return
+        await self._store.record_submission(job.job_id, name)
+        log.info("job_submitted", job_id=job.job_id, workflow=name, environment=environment.id)
+        if self._on_submitted is not None:
+            self._on_submitted(job)
+        # A stop that arrived between the claim and the submission found no workflow to stop.
+        current = await self._store.get_job(job.job_id)
+        if current is not None and current.stopreq and not current.is_finished:
+            await self._engine.stop(current)

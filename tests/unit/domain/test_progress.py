@@ -1,0 +1,171 @@
+"""decide_update: observations to Ocean statuses."""
+
+import datetime as dt
+
+from operator_argo.domain.job import (
+    Address,
+    AlgorithmSpec,
+    ContainerSpec,
+    InputSpec,
+    Job,
+    JobId,
+    JobSpec,
+)
+from operator_argo.domain.observation import Observation, Phase, StepObservation
+from operator_argo.domain.progress import decide_update
+from operator_argo.domain.status import JobStatus, StopReason
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+PUBLISHED = {
+    "files": [
+        {"filename": "result.txt", "filesize": 5, "type": "output", "key": "j/result.txt"},
+        {"filename": "algorithm.log", "filesize": 3, "type": "algorithmLog", "key": "j/a"},
+    ],
+    "error": None,
+}
+
+
+def make_job(status: JobStatus = JobStatus.QUEUED, stopreq: StopReason = StopReason.NONE) -> Job:
+    spec = JobSpec(
+        inputs=(InputSpec(index=0, did="did:op:abc", urls=("http://127.0.0.1/x",)),),
+        algorithm=AlgorithmSpec(
+            did=None, container=ContainerSpec(entrypoint="python $ALGO", image="python")
+        ),
+    )
+    return Job(
+        job_id=JobId("a" * 32),
+        owner=Address("0xowner"),
+        agreement_id="0xagreement",
+        environment="env",
+        spec=spec,
+        status=status,
+        stopreq=stopreq,
+        date_created=T0,
+    )
+
+
+def step(phase: Phase, exit_code: int | None = None, **kw: object) -> StepObservation:
+    return StepObservation(phase=phase, exit_code=exit_code, **kw)  # type: ignore[arg-type]
+
+
+def observe(phase: Phase | None, **steps: StepObservation) -> Observation:
+    return Observation(job_id="a" * 32, workflow_name="c2d-" + "a" * 32, phase=phase, steps=steps)
+
+
+def test_happy_path_walks_every_status_in_order() -> None:
+    job = make_job()
+    sequence = [
+        observe(Phase.RUNNING, configure=step(Phase.RUNNING)),
+        observe(Phase.RUNNING, configure=step(Phase.SUCCEEDED, 0)),
+        observe(
+            Phase.RUNNING,
+            configure=step(Phase.SUCCEEDED, 0),
+            algorithm=step(Phase.RUNNING, started_at=T0),
+        ),
+        observe(
+            Phase.RUNNING,
+            configure=step(Phase.SUCCEEDED, 0),
+            algorithm=step(Phase.SUCCEEDED, 0),
+            publish=step(Phase.RUNNING),
+        ),
+        observe(
+            Phase.SUCCEEDED,
+            configure=step(Phase.SUCCEEDED, 0),
+            algorithm=step(Phase.SUCCEEDED, 0),
+            publish=step(Phase.SUCCEEDED, 0, output=PUBLISHED),
+        ),
+    ]
+    seen = []
+    for obs in sequence:
+        update = decide_update(job, obs)
+        assert update is not None
+        seen.append(int(update.status))
+        job = make_job(update.status)
+    assert seen == [20, 30, 40, 60, 70]
+    assert update.finished
+    assert update.results is not None
+    assert [r.filename for r in update.results] == ["result.txt", "algorithm.log"]
+    assert update.termination is not None and update.termination.exit_code == 0
+
+
+def test_duplicate_and_late_observations_change_nothing() -> None:
+    running = make_job(JobStatus.RUNNING)
+    late = observe(Phase.RUNNING, configure=step(Phase.RUNNING))
+    assert decide_update(running, late) is None
+    same = observe(Phase.RUNNING, configure=step(Phase.SUCCEEDED, 0), algorithm=step(Phase.RUNNING))
+    assert decide_update(running, same) is None
+    assert decide_update(make_job(JobStatus.FINISHED), late) is None
+
+
+def test_configure_exit_codes_end_31_and_32() -> None:
+    for code, expected in ((31, JobStatus.DATA_FAILED), (32, JobStatus.ALGORITHM_FAILED)):
+        obs = observe(
+            Phase.FAILED,
+            configure=step(Phase.FAILED, code, message="input 0 failed"),
+            algorithm=step(Phase.SKIPPED),
+            publish=step(Phase.SUCCEEDED, 0, output=PUBLISHED),
+        )
+        update = decide_update(make_job(JobStatus.PUBLISHING), obs)
+        assert update is not None and update.status is expected and update.finished
+        assert update.results and len(update.results) == 2
+
+
+def test_algorithm_failure_ends_70_with_exit_code() -> None:
+    obs = observe(
+        Phase.FAILED,
+        configure=step(Phase.SUCCEEDED, 0),
+        algorithm=step(Phase.FAILED, 1, message="Error (exit code 1)"),
+        publish=step(Phase.SUCCEEDED, 0, output=PUBLISHED),
+    )
+    update = decide_update(make_job(JobStatus.PUBLISHING), obs)
+    assert update is not None and update.status is JobStatus.FINISHED
+    assert update.termination is not None and update.termination.exit_code == 1
+    assert update.stopreq is None
+
+
+def test_algorithm_deadline_sets_stopreq_2() -> None:
+    obs = observe(
+        Phase.FAILED,
+        configure=step(Phase.SUCCEEDED, 0),
+        algorithm=step(Phase.FAILED, None, deadline_exceeded=True),
+        publish=step(Phase.SUCCEEDED, 0, output=PUBLISHED),
+    )
+    update = decide_update(make_job(JobStatus.RUNNING), obs)
+    assert update is not None and update.stopreq is StopReason.DEADLINE
+
+
+def test_stop_while_configuring_ends_70_not_31() -> None:
+    obs = observe(
+        Phase.FAILED,
+        configure=step(Phase.FAILED, 143),
+        publish=step(Phase.SUCCEEDED, 0, output=PUBLISHED),
+    )
+    update = decide_update(make_job(JobStatus.PUBLISHING, StopReason.REQUESTED), obs)
+    assert update is not None and update.status is JobStatus.FINISHED
+
+
+def test_configure_crash_ends_31() -> None:
+    obs = observe(
+        Phase.FAILED,
+        configure=step(Phase.ERROR, 1),
+        publish=step(Phase.SUCCEEDED, 0, output=PUBLISHED),
+    )
+    update = decide_update(make_job(JobStatus.CONFIGURING), obs)
+    assert update is not None and update.status is JobStatus.DATA_FAILED
+
+
+def test_deleted_workflow_ends_the_job_with_an_error() -> None:
+    update = decide_update(make_job(JobStatus.RUNNING), observe(None))
+    assert update is not None and update.finished and update.status is JobStatus.FINISHED
+    assert update.error and "deleted" in update.error
+
+
+def test_missing_publish_output_still_finishes_with_empty_results() -> None:
+    obs = observe(
+        Phase.ERROR,
+        configure=step(Phase.SUCCEEDED, 0),
+        algorithm=step(Phase.SUCCEEDED, 0),
+        publish=step(Phase.ERROR),
+    )
+    update = decide_update(make_job(JobStatus.PUBLISHING), obs)
+    assert update is not None and update.results == () and update.error
