@@ -1,0 +1,281 @@
+"""Job store: every SQL statement about jobs and their status history (domain.ports.JobStore)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from operator_argo.domain.errors import Conflict
+from operator_argo.domain.job import Job, JobFilter, JobUpdate, NewJob
+from operator_argo.domain.status import FINAL_STATUSES, JobStatus, StopReason, can_transition
+from operator_argo.store import nonces
+from operator_argo.store.database import Connection, Database
+from operator_argo.store.rows import job_from_row, new_job_params, status_from_code, update_params
+
+# Status codes enter SQL as literals rendered from JobStatus, so the planner can match the
+# partial indexes of migration 0001 (`status NOT IN (31, 32, 70)`, `status = 1`).
+_UNFINISHED = sql.SQL("status NOT IN ({})").format(
+    sql.SQL(", ").join(sql.Literal(int(s)) for s in sorted(FINAL_STATUSES))
+)
+_UNCLAIMED = sql.SQL("(status = {} AND submitted_at IS NULL)").format(
+    sql.Literal(int(JobStatus.QUEUED))
+)
+_OLDEST_FIRST = sql.SQL("ORDER BY date_created, seq")
+
+ONE_ACTIVE_PER_AGREEMENT = "jobs_one_unfinished_per_agreement"  # unique index of migration 0001
+AGREEMENT_IN_USE = "`agreementId` already in use for other job."
+
+# First key of the per-environment advisory lock taken while claiming (the second is a hash of
+# the environment id), so two schedulers cannot both see room for one more job.
+_CLAIM_LOCK_CLASS = 0x6F61_636C
+
+_INSERT = """
+INSERT INTO jobs (job_id, owner, agreement_id, environment, status, spec, chain_id,
+                  provider_address, valid_until)
+VALUES (%(job_id)s, %(owner)s, %(agreement_id)s, %(environment)s, %(status)s, %(spec)s,
+        %(chain_id)s, %(provider_address)s, %(valid_until)s)
+RETURNING *
+"""
+_HISTORY = "INSERT INTO job_status_history (job_id, status, detail) VALUES (%s, %s, %s)"
+_GET = "SELECT * FROM jobs WHERE job_id = %s"
+_RUNNING = sql.SQL("SELECT * FROM jobs WHERE {} AND NOT removed {}").format(
+    _UNFINISHED, _OLDEST_FIRST
+)
+_TO_RESUME = sql.SQL("SELECT * FROM jobs WHERE {} AND submitted_at IS NOT NULL {}").format(
+    _UNFINISHED, _OLDEST_FIRST
+)
+_COUNT_ACTIVE = sql.SQL(
+    "SELECT environment, count(*) AS n FROM jobs WHERE {} AND submitted_at IS NOT NULL "
+    "GROUP BY environment"
+).format(_UNFINISHED)
+_STOP = sql.SQL("""
+UPDATE jobs SET
+    stopreq = CASE WHEN stopreq = {none} THEN {requested} ELSE stopreq END,
+    status = CASE WHEN {unclaimed} THEN {finished} ELSE status END,
+    date_finished = CASE WHEN {unclaimed} THEN now() ELSE date_finished END,
+    results = CASE WHEN {unclaimed} THEN '[]'::jsonb ELSE results END
+WHERE {where} AND {unfinished}
+RETURNING job_id, status
+""")
+_STOP_ARGS = {
+    "none": sql.Literal(int(StopReason.NONE)),
+    "requested": sql.Literal(int(StopReason.REQUESTED)),
+    "unclaimed": _UNCLAIMED,
+    "finished": sql.Literal(int(JobStatus.FINISHED)),
+    "unfinished": _UNFINISHED,
+}
+_REMOVE = "UPDATE jobs SET removed = true WHERE job_id = %s RETURNING *"
+_CLAIM_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+_COUNT_CLAIMED = sql.SQL(
+    "SELECT count(*) AS n FROM jobs WHERE environment = %s AND submitted_at IS NOT NULL AND {}"
+).format(_UNFINISHED)
+_CLAIM = sql.SQL("""
+UPDATE jobs SET submitted_at = now()
+WHERE job_id = (
+    SELECT job_id FROM jobs
+    WHERE environment = %(env)s AND {unclaimed} AND stopreq = {none} AND NOT removed
+    {oldest_first} LIMIT 1
+    FOR UPDATE SKIP LOCKED
+) AND {unclaimed}
+RETURNING *
+""").format(
+    unclaimed=_UNCLAIMED, none=sql.Literal(int(StopReason.NONE)), oldest_first=_OLDEST_FIRST
+)
+_RECORD_SUBMISSION = """
+UPDATE jobs SET workflow_name = %s, submitted_at = COALESCE(submitted_at, now()) WHERE job_id = %s
+"""
+_RELEASE = sql.SQL(
+    "UPDATE jobs SET submitted_at = NULL, workflow_name = NULL WHERE job_id = %s AND status = {}"
+).format(sql.Literal(int(JobStatus.QUEUED)))
+_LOCK_STATUS = "SELECT status FROM jobs WHERE job_id = %s FOR UPDATE"
+_UPDATE = """
+UPDATE jobs SET
+    status = %(status)s,
+    date_finished = CASE WHEN %(finished)s AND date_finished IS NULL THEN now()
+                         ELSE date_finished END,
+    results = COALESCE(%(results)s, results),
+    termination = COALESCE(%(termination)s, termination),
+    stopreq = COALESCE(%(stopreq)s, stopreq),
+    algorithm_started_at = COALESCE(algorithm_started_at, %(algorithm_started_at)s),
+    error = COALESCE(%(error)s, error)
+WHERE job_id = %(job_id)s
+RETURNING *
+"""
+_SET_ERROR = "UPDATE jobs SET error = %s WHERE job_id = %s"
+_HISTORY_OF = "SELECT status, at FROM job_status_history WHERE job_id = %s ORDER BY id"
+# An environment's expiry of 0 means "the global default"; an effective expiry of 0 means forever.
+_EXPIRED = """
+WITH expiry AS (
+    SELECT environment, seconds FROM unnest(%(envs)s::text[], %(seconds)s::bigint[])
+        AS e(environment, seconds)
+), kept AS (
+    SELECT jobs.*, COALESCE(NULLIF(expiry.seconds, 0), %(default)s::bigint) AS keep_seconds
+    FROM jobs LEFT JOIN expiry USING (environment)
+    WHERE date_finished IS NOT NULL AND results_deleted_at IS NULL
+)
+SELECT * FROM kept
+WHERE keep_seconds > 0 AND date_finished + make_interval(secs => keep_seconds) <= %(now)s
+ORDER BY date_finished, seq
+"""
+_RESULTS_DELETED = """
+UPDATE jobs SET results_deleted_at = now() WHERE job_id = %s AND results_deleted_at IS NULL
+"""
+
+
+def _where(flt: JobFilter) -> tuple[sql.Composable, dict[str, Any]]:
+    """The WHERE condition of a filter: its set fields with AND (owner case-insensitive)."""
+    parts: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: dict[str, Any] = {}
+    if flt.job_id:
+        parts.append(sql.SQL("job_id = %(job_id)s"))
+        params["job_id"] = flt.job_id
+    if flt.owner:
+        parts.append(sql.SQL("lower(owner) = lower(%(owner)s)"))
+        params["owner"] = flt.owner
+    if flt.agreement_id:
+        parts.append(sql.SQL("agreement_id = %(agreement_id)s"))
+        params["agreement_id"] = flt.agreement_id
+    return sql.SQL(" AND ").join(parts), params
+
+
+async def _fetch_jobs(
+    conn: Connection, query: sql.Composable | str, params: Any = None
+) -> list[Job]:
+    cur = await conn.execute(query, params)  # type: ignore[arg-type]
+    return [job_from_row(row) for row in await cur.fetchall()]
+
+
+async def _fetch_job(conn: Connection, query: sql.Composable | str, params: Any) -> Job | None:
+    cur = await conn.execute(query, params)  # type: ignore[arg-type]
+    row = await cur.fetchone()
+    return None if row is None else job_from_row(row)
+
+
+class PostgresJobStore:
+    """domain.ports.JobStore on PostgreSQL; every method is one transaction."""
+
+    def __init__(self, database: Database, *, nonce_window: int = 0) -> None:
+        self.database = database
+        self.nonce_window = nonce_window
+
+    async def ping(self) -> None:
+        await self.database.ping()
+
+    async def insert_job(self, job: NewJob) -> Job:
+        try:
+            async with self.database.transaction() as conn:
+                stored = await _fetch_job(conn, _INSERT, new_job_params(job, JobStatus.QUEUED))
+                await conn.execute(_HISTORY, (job.job_id, int(JobStatus.QUEUED), None))
+        except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name == ONE_ACTIVE_PER_AGREEMENT:
+                raise Conflict(AGREEMENT_IN_USE) from exc
+            raise Conflict(f"job {job.job_id} already exists") from exc
+        assert stored is not None  # INSERT ... RETURNING always returns the row
+        return stored
+
+    async def find_jobs(self, flt: JobFilter) -> list[Job]:
+        where, params = _where(flt)
+        query = sql.SQL("SELECT * FROM jobs WHERE {} {}").format(where, _OLDEST_FIRST)
+        async with self.database.connection() as conn:
+            return await _fetch_jobs(conn, query, params)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        async with self.database.connection() as conn:
+            return await _fetch_job(conn, _GET, (job_id,))
+
+    async def running_jobs(self) -> list[Job]:
+        async with self.database.connection() as conn:
+            return await _fetch_jobs(conn, _RUNNING)
+
+    async def jobs_to_resume(self) -> list[Job]:
+        """Claimed, unfinished jobs (removed or not), oldest first: after a restart the engine and
+        reconciler pick these up again (resubmit idempotently, or fail them explicitly)."""
+        async with self.database.connection() as conn:
+            return await _fetch_jobs(conn, _TO_RESUME)
+
+    async def count_active(self) -> dict[str, int]:
+        async with self.database.connection() as conn:
+            cur = await conn.execute(_COUNT_ACTIVE)
+            return {row["environment"]: int(row["n"]) for row in await cur.fetchall()}
+
+    async def request_stop(self, flt: JobFilter) -> list[Job]:
+        where, params = _where(flt)
+        async with self.database.transaction() as conn:
+            cur = await conn.execute(_STOP.format(where=where, **_STOP_ARGS), params)
+            for row in await cur.fetchall():
+                if row["status"] == JobStatus.FINISHED:
+                    detail = "stopped before it started"
+                    await conn.execute(_HISTORY, (row["job_id"], int(JobStatus.FINISHED), detail))
+            query = sql.SQL("SELECT * FROM jobs WHERE {} {}").format(where, _OLDEST_FIRST)
+            return await _fetch_jobs(conn, query, params)
+
+    async def mark_removed(self, job_id: str) -> Job | None:
+        async with self.database.connection() as conn:
+            return await _fetch_job(conn, _REMOVE, (job_id,))
+
+    async def claim_next(self, environment: str, max_jobs: int) -> Job | None:
+        async with self.database.transaction() as conn:
+            await conn.execute(_CLAIM_LOCK, (_CLAIM_LOCK_CLASS, environment))
+            cur = await conn.execute(_COUNT_CLAIMED, (environment,))
+            row = await cur.fetchone()
+            if row is not None and int(row["n"]) >= max_jobs:
+                return None
+            return await _fetch_job(conn, _CLAIM, {"env": environment})
+
+    async def record_submission(self, job_id: str, workflow_name: str) -> None:
+        async with self.database.connection() as conn:
+            await conn.execute(_RECORD_SUBMISSION, (workflow_name, job_id))
+
+    async def release_claim(self, job_id: str) -> None:
+        async with self.database.connection() as conn:
+            await conn.execute(_RELEASE, (job_id,))
+
+    async def apply_update(self, job_id: str, update: JobUpdate) -> Job | None:
+        # A final status always finishes the job, so dateFinished can never stay empty.
+        finished = update.finished or update.status.is_final
+        async with self.database.transaction() as conn:
+            cur = await conn.execute(_LOCK_STATUS, (job_id,))
+            row = await cur.fetchone()
+            if row is None or not can_transition(status_from_code(row["status"]), update.status):
+                return None
+            job = await _fetch_job(conn, _UPDATE, update_params(job_id, update, finished))
+            await conn.execute(_HISTORY, (job_id, int(update.status), update.error))
+            return job
+
+    async def set_error(self, job_id: str, error: str) -> None:
+        """Record why a job is in trouble without changing its status (e.g. a failed submission)."""
+        async with self.database.connection() as conn:
+            await conn.execute(_SET_ERROR, (error, job_id))
+
+    async def status_history(self, job_id: str) -> list[tuple[int, dt.datetime]]:
+        async with self.database.connection() as conn:
+            cur = await conn.execute(_HISTORY_OF, (job_id,))
+            return [(int(row["status"]), row["at"]) for row in await cur.fetchall()]
+
+    async def expired_results(
+        self, now: dt.datetime, default_expiry: int, expiries: Mapping[str, int] | None = None
+    ) -> list[Job]:
+        """Finished jobs whose results are not deleted yet and are older than their expiry in
+        seconds: `expiries[environment]` when given and non-zero, else `default_expiry`; an
+        expiry of 0 keeps results forever."""
+        envs = list(expiries or {})
+        params = {
+            "envs": envs,
+            "seconds": [int((expiries or {})[env]) for env in envs],
+            "default": default_expiry,
+            "now": now,
+        }
+        async with self.database.connection() as conn:
+            return await _fetch_jobs(conn, _EXPIRED, params)
+
+    async def mark_results_deleted(self, job_id: str) -> None:
+        async with self.database.connection() as conn:
+            await conn.execute(_RESULTS_DELETED, (job_id,))
+
+    async def claim_nonce(self, signer: str, nonce: int) -> bool:
+        async with self.database.connection() as conn:
+            return await nonces.claim_nonce(conn, signer, nonce, self.nonce_window)
