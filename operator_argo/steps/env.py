@@ -1,0 +1,89 @@
+"""The job-pod environment of the step programs (CONTRACT §8, HELPERS conventions), read once."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from operator_argo.domain.errors import ConfigurationError
+from operator_argo.domain.job import JobSpec, spec_from_dict
+
+DEFAULT_MAX_INPUT_BYTES = 10 * 1024**3
+DEFAULT_HTTP_TIMEOUT = 60.0
+DEFAULT_HTTP_RETRIES = 3
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StepEnv:
+    """What a step program is told by its pod. Sizes are bytes, durations seconds."""
+
+    volume: Path  # VOLUME: job data root
+    admin_dir: Path  # OPERATOR_ADMIN_DIR: admin log area the algorithm cannot see
+    job_id: str  # OPERATOR_JOB_ID
+    result_file: Path  # OPERATOR_RESULT_FILE: where the step writes its JSON result
+    spec: JobSpec | None = None  # OPERATOR_JOB_SPEC (configure only)
+    env_key: str = dataclasses.field(default="", repr=False)  # OPERATOR_ENV_KEY (configure only)
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES  # OPERATOR_MAX_INPUT_BYTES: all downloads
+    http_timeout: float = DEFAULT_HTTP_TIMEOUT  # OPERATOR_HTTP_TIMEOUT: connect and read timeout
+    http_retries: int = DEFAULT_HTTP_RETRIES  # OPERATOR_HTTP_RETRIES: attempts per request
+
+    @property
+    def log_dir(self) -> Path:
+        return self.admin_dir / "logs"
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _spec(env: Mapping[str, str], required: bool) -> JobSpec | None:
+    raw = env.get("OPERATOR_JOB_SPEC", "").strip()
+    if not raw:
+        if required:
+            raise ConfigurationError("OPERATOR_JOB_SPEC is required")
+        return None
+    try:
+        return spec_from_dict(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(f"OPERATOR_JOB_SPEC is not a valid job spec: {exc}") from None
+
+
+def read_step_env(env: Mapping[str, str] | None = None, *, need_spec: bool = False) -> StepEnv:
+    """Read the step's pod environment (default: this process's); ConfigurationError if bad."""
+    env = os.environ if env is None else env
+    job_id = env.get("OPERATOR_JOB_ID", "").strip()
+    if not job_id:
+        raise ConfigurationError("OPERATOR_JOB_ID is required")
+    return StepEnv(
+        volume=Path(env.get("VOLUME", "").strip() or "/data"),
+        admin_dir=Path(env.get("OPERATOR_ADMIN_DIR", "").strip() or "/admin"),
+        job_id=job_id,
+        result_file=Path(
+            env.get("OPERATOR_RESULT_FILE", "").strip() or "/tmp/operator-argo-result.json"  # noqa: S108
+        ),
+        spec=_spec(env, need_spec),
+        env_key=env.get("OPERATOR_ENV_KEY", "").strip(),
+        max_input_bytes=int(_number(env, "OPERATOR_MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES)),
+        http_timeout=_number(env, "OPERATOR_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT),
+        http_retries=int(_number(env, "OPERATOR_HTTP_RETRIES", DEFAULT_HTTP_RETRIES)),
+    )
+
+
+def write_result(path: Path, result: Mapping[str, object]) -> None:
+    """Write the step's JSON result atomically (Argo reads it as the output parameter)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
