@@ -67,7 +67,9 @@ class Settings:
     signature_required: bool = False  # SIGNATURE_REQUIRED
     allowed_providers: frozenset[str] = frozenset()  # ALLOWED_PROVIDERS: JSON list, lowercased
     allowed_admins: frozenset[str] = frozenset()  # ALLOWED_ADMINS: JSON list
-    nonce_window: int = 0  # OPERATOR_NONCE_WINDOW: reject nonces this far below the highest; 0 = any unseen
+    nonce_window: int = (
+        0  # OPERATOR_NONCE_WINDOW: reject nonces this far below the highest; 0 = any unseen
+    )
     # --- jobs
     operator_address: str = ""  # OPERATOR_ADDRESS: reported by GET /
     algo_pod_timeout: int = 3600  # ALGO_POD_TIMEOUT: default algorithm time limit
@@ -208,7 +210,9 @@ def _coerce(where: str, key: str, value: Any, kind: type) -> Any:
 
 def _key_source(where: str, item: Mapping[str, Any]) -> KeySource:
     secret = item.get("keySecret")
-    if secret is not None and not (isinstance(secret, dict) and isinstance(secret.get("name"), str)):
+    if secret is not None and not (
+        isinstance(secret, dict) and isinstance(secret.get("name"), str)
+    ):
         raise ConfigurationError(f"OPERATOR_ENVIRONMENTS: {where}.keySecret must be {{name, key}}")
     return KeySource(
         file=item.get("keyFile"),
@@ -238,14 +242,20 @@ def parse_environment(item: Any, index: int, default_namespace: str) -> Environm
     chains = item.get("allowedChainId")
     if chains is not None:
         if not isinstance(chains, list):
-            raise ConfigurationError(f"OPERATOR_ENVIRONMENTS: {where}.allowedChainId must be a list")
+            raise ConfigurationError(
+                f"OPERATOR_ENVIRONMENTS: {where}.allowedChainId must be a list"
+            )
         fields["allowed_chain_ids"] = tuple(
             _coerce(where, "allowedChainId", chain, int) for chain in chains
         )
-    unknown = set(item) - set(_ENV_FIELDS) - {"id", "allowedChainId", "keyFile", "keyEnv", "keySecret"}
+    unknown = (
+        set(item) - set(_ENV_FIELDS) - {"id", "allowedChainId", "keyFile", "keyEnv", "keySecret"}
+    )
     unknown -= {"currentJobs", "consumerAddress", "lastSeen"}  # tolerated: copied from a GET
     if unknown:
-        raise ConfigurationError(f"OPERATOR_ENVIRONMENTS: {where} has unknown keys {sorted(unknown)}")
+        raise ConfigurationError(
+            f"OPERATOR_ENVIRONMENTS: {where} has unknown keys {sorted(unknown)}"
+        )
     return Environment(key=_key_source(where, item), **fields)
 
 
@@ -259,7 +269,9 @@ def _load_environments(env: Mapping[str, str], defaults: dict[str, Any]) -> tupl
                 namespace=namespace,
                 max_job_duration=defaults["algo_pod_timeout"],
                 storage_expiry=defaults["storage_expiry"],
-                key=KeySource(env="OPERATOR_PRIVATE_KEY") if env.get("OPERATOR_PRIVATE_KEY") else KeySource(),
+                key=KeySource(env="OPERATOR_PRIVATE_KEY")
+                if env.get("OPERATOR_PRIVATE_KEY")
+                else KeySource(),
             ),
         )
     text = raw
@@ -268,7 +280,9 @@ def _load_environments(env: Mapping[str, str], defaults: dict[str, Any]) -> tupl
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigurationError(f"OPERATOR_ENVIRONMENTS: cannot read {raw}: {exc.strerror}") from None
+            raise ConfigurationError(
+                f"OPERATOR_ENVIRONMENTS: cannot read {raw}: {exc.strerror}"
+            ) from None
     try:
         data = yaml.safe_load(text)  # YAML is a superset of JSON
     except yaml.YAMLError as exc:
@@ -297,7 +311,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     pool_min = _int(env, "OPERATOR_POOL_MIN", 2, minimum=1)
     pool_max = _int(env, "OPERATOR_POOL_MAX", 10, minimum=1)
     if pool_max < pool_min:
-        raise ConfigurationError(f"OPERATOR_POOL_MAX ({pool_max}) must be >= OPERATOR_POOL_MIN ({pool_min})")
+        raise ConfigurationError(
+            f"OPERATOR_POOL_MAX ({pool_max}) must be >= OPERATOR_POOL_MIN ({pool_min})"
+        )
     settings = Settings(
         host=_text(env, "OPERATOR_HOST", "127.0.0.1") or "127.0.0.1",
         port=_int(env, "OPERATOR_PORT", 8050),
@@ -342,7 +358,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             client_id=env.get("CLIENT-ID", env.get("CLIENT_ID", "")),
             secret_name=_text(env, "OPERATOR_IPFS_SECRET", ""),
         ),
-        step_image=_text(env, "OPERATOR_STEP_IMAGE", "operator-argo:latest") or "operator-argo:latest",
+        step_image=_text(env, "OPERATOR_STEP_IMAGE", "operator-argo:latest")
+        or "operator-argo:latest",
         kubeconfig=_text(env, "KUBECONFIG", ""),
         results_pvc=_text(env, "OPERATOR_RESULTS_PVC", ""),
         storage_class=_text(env, "OPERATOR_STORAGE_CLASS", ""),
@@ -355,6 +372,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def read_secret_env(name: str) -> str | None:
+    """The value of one secret-bearing variable (an environment's `keyEnv`), read on demand so
+    that it is never part of Settings or its repr."""
+    value = os.environ.get(name)
+    return value.strip() if value and value.strip() else None
+
+
 def validate_settings(settings: Settings) -> None:
     """Cross-setting checks that need more than one value."""
     if settings.storage_backend == "s3" and not settings.s3.bucket:
@@ -362,4 +386,6 @@ def validate_settings(settings: Settings) -> None:
     if settings.storage_backend == "ipfs" and not settings.ipfs.url:
         raise ConfigurationError("IPFS_URL is required when OPERATOR_STORAGE=ipfs")
     if settings.signature_required and not settings.allowed_providers:
-        raise ConfigurationError("ALLOWED_PROVIDERS must list at least one address when SIGNATURE_REQUIRED=1")
+        raise ConfigurationError(
+            "ALLOWED_PROVIDERS must list at least one address when SIGNATURE_REQUIRED=1"
+        )

@@ -1,0 +1,195 @@
+"""The composition root: picks the implementations, wires them, and owns the background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from operator_argo.api.server import create_api
+from operator_argo.auth.keys import resolve_environment_keys
+from operator_argo.auth.policy import ProviderAuth
+from operator_argo.auth.signatures import ensure_fast_backend
+from operator_argo.config import Settings, load_settings, read_secret_env
+from operator_argo.domain.ports import Engine
+from operator_argo.observability.logging import configure_logging
+from operator_argo.service.janitor import Janitor
+from operator_argo.service.jobs import JobService
+from operator_argo.service.reconciler import Reconciler
+from operator_argo.service.scheduler import Scheduler
+from operator_argo.storage import open_result_reader
+from operator_argo.store.database import Database
+from operator_argo.store.embedded import EmbeddedServer, start_embedded, stop_embedded
+from operator_argo.store.jobs import PostgresJobStore
+from operator_argo.store.migrate import migrate
+
+log = structlog.get_logger(__name__)
+
+
+@dataclasses.dataclass(kw_only=True)
+class Runtime:
+    """Everything a running operator is made of, opened and closed together."""
+
+    settings: Settings
+    database: Database
+    store: PostgresJobStore
+    engine: Engine
+    service: JobService
+    auth: ProviderAuth
+    scheduler: Scheduler
+    reconciler: Reconciler
+    janitor: Janitor
+    close_engine: Callable[[], Awaitable[None]]
+
+    async def migrate(self) -> None:
+        await migrate(self.database)
+
+    async def ping(self) -> None:
+        await self.database.ping()
+
+
+def _make_engine(settings: Settings, keys: dict[str, str]) -> Engine:
+    if settings.engine == "argo":
+        from operator_argo.engines.argo.engine import ArgoEngine
+
+        return ArgoEngine.from_settings(settings)
+    from operator_argo.engines.local.engine import LocalEngine
+
+    return LocalEngine.from_settings(settings, key_for=lambda env: keys.get(env.id))
+
+
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    server: EmbeddedServer | None = None
+    conninfo = None
+    if settings.embedded_postgres:
+        server = await start_embedded(settings.data_dir, settings.postgres_db)
+        conninfo = server.conninfo(settings.postgres_db)
+    database = Database.from_settings(settings, conninfo)
+    try:
+        await database.open()
+        yield database
+    finally:
+        await database.close()
+        if server is not None:
+            await stop_embedded(server)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Start the database (embedded or external), migrate, and build every component."""
+    ensure_fast_backend()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings, keys = resolve_environment_keys(settings, read_secret_env)
+    async with _database(settings) as database:
+        await migrate(database)
+        store = PostgresJobStore(database)
+        engine = _make_engine(settings, keys)
+        results = open_result_reader(settings)
+        scheduler = Scheduler(settings, store, engine)
+        runtime = Runtime(
+            settings=settings,
+            database=database,
+            store=store,
+            engine=engine,
+            service=JobService(settings, store, engine, results, on_accepted=scheduler.wake),
+            auth=ProviderAuth(settings, store),
+            scheduler=scheduler,
+            reconciler=Reconciler(store, engine),
+            janitor=Janitor(settings, store, engine, results),
+            close_engine=getattr(engine, "close", _nothing),
+        )
+        try:
+            yield runtime
+        finally:
+            await runtime.close_engine()
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _supervise(name: str, loop: Awaitable[None], crashed: asyncio.Event) -> None:
+    """Run a background loop; a crash stops the process (the orchestrator restarts it)."""
+    try:
+        await loop
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background_task_crashed", task=name)
+        crashed.set()
+
+
+@contextlib.asynccontextmanager
+async def background(runtime: Runtime, crashed: asyncio.Event) -> AsyncIterator[None]:
+    """Run the scheduler, the engine's watcher feeding the reconciler, and the janitor."""
+    await _resume(runtime)
+    loops = {
+        "scheduler": runtime.scheduler.run(),
+        "engine": runtime.engine.run(runtime.reconciler.apply),
+        "janitor": runtime.janitor.run(),
+    }
+    tasks = [asyncio.create_task(_supervise(n, c, crashed), name=n) for n, c in loops.items()]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _resume(runtime: Runtime) -> None:
+    """Hand jobs that were in flight when the operator last stopped back to the engine."""
+    resume = getattr(runtime.engine, "resume", None)
+    if resume is None:
+        return  # Argo keeps running workflows itself; the watcher's first list catches up.
+    jobs = await runtime.store.jobs_to_resume()
+    if jobs:
+        log.info("jobs_resumed", count=len(jobs))
+        await resume(jobs, runtime.settings.environments)
+
+
+def build_app(runtime: Runtime) -> web.Application:
+    """The aiohttp application for `runtime` (background tasks are started separately)."""
+    return create_api(
+        runtime.settings,
+        runtime.service,
+        runtime.auth,
+        ready=runtime.ping,
+        migrate=runtime.migrate,
+    )
+
+
+async def serve(settings: Settings | None = None) -> int:
+    """`operator-argo serve`: run until SIGINT/SIGTERM or a crashed background task."""
+    settings = settings or load_settings()
+    configure_logging(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_runtime(settings) as runtime, background(runtime, stop):
+        runner = web.AppRunner(build_app(runtime), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        log.info("operator_listening", host=settings.host, port=settings.port, engine=settings.engine)
+        await stop.wait()
+        log.info("operator_stopping")
+        await runner.cleanup()
+    return 0
+
+
+async def migrate_only(settings: Settings | None = None) -> int:
+    """`operator-argo migrate`: apply pending migrations and exit."""
+    settings = settings or load_settings()
+    configure_logging(settings)
+    async with _database(settings) as database:
+        applied = await migrate(database)
+    log.info("migrations_applied", versions=applied)
+    return 0

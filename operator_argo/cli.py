@@ -1,0 +1,89 @@
+"""The `operator-argo` command: serve, migrate, render, demo and the job steps."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from operator_argo import __version__
+from operator_argo.domain.errors import ConfigurationError, OperatorError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="operator-argo",
+        description="Ocean Compute-to-Data operator on Argo Workflows (or an embedded local engine).",
+    )
+    parser.add_argument("--version", action="version", version=f"operator-argo {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "serve", help="run the HTTP API and the job engine (settings from env vars)"
+    )
+    commands.add_parser("migrate", help="apply pending database migrations and exit")
+    render = commands.add_parser("render", help="print the Argo Workflow for a POST /compute body")
+    render.add_argument("request", help="path of a JSON request body ('-' for stdin)")
+    render.add_argument("--environment", help="environment id (default: the request's)")
+    demo = commands.add_parser("demo", help="run one real job end to end on the embedded stack")
+    demo.add_argument("--keep", action="store_true", help="keep the demo's data directory")
+    step = commands.add_parser("step", help="run a job step (inside a job pod)")
+    step.add_argument("name", choices=("configure", "publish"))
+    return parser
+
+
+def _run_step(name: str) -> int:
+    if name == "configure":
+        from operator_argo.steps.configure import main as configure_main
+
+        return configure_main([])
+    from operator_argo.steps.publish import main as publish_main
+
+    return publish_main([])
+
+
+def _render(path: str, environment: str | None) -> int:
+    import json
+
+    from operator_argo.config import load_settings
+    from operator_argo.engines.argo.manifest import render_request
+
+    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    body = json.loads(text)
+    if environment:
+        body["environment"] = environment
+    sys.stdout.write(render_request(body, load_settings()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "step":
+        return _run_step(args.name)
+    try:
+        if args.command == "render":
+            return _render(args.request, args.environment)
+        from operator_argo import app
+
+        if args.command == "serve":
+            return asyncio.run(app.serve())
+        if args.command == "migrate":
+            return asyncio.run(app.migrate_only())
+        if args.command == "demo":
+            from operator_argo import demo
+
+            return asyncio.run(demo.run(keep=args.keep))
+    except ConfigurationError as exc:
+        print(f"operator-argo: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    except OperatorError as exc:
+        print(f"operator-argo: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
