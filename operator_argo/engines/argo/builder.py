@@ -1,0 +1,249 @@
+"""The Argo Workflow of one job (configure -> algorithm, publish on exit), built with hera; pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Any
+
+from hera.workflows import Container, Parameter, Resources, Step, Steps, Volume, Workflow
+from hera.workflows.models import (
+    Capabilities,
+    ExecutorConfig,
+    Metadata,
+    PersistentVolumeClaimVolumeSource,
+    PodSecurityContext,
+    SeccompProfile,
+    SecurityContext,
+    Toleration,
+    ValueFrom,
+    VolumeClaimGC,
+    VolumeMount,
+)
+from hera.workflows.models import Volume as PodVolume
+
+from operator_argo.config import Settings
+from operator_argo.domain.environment import Environment
+from operator_argo.domain.job import Job
+from operator_argo.engines.argo import builder_env as env
+from operator_argo.engines.argo.builder_algorithm import (
+    LAUNCHER,
+    algorithm_image,
+    encode_entrypoint,
+    resolve_entrypoint,
+)
+
+MANAGED_BY = "operator-argo"
+STEP_UID = 10001  # the uid the operator image's step programs run as
+JOB_VOLUME = "job"
+RESULTS_VOLUME = "results"
+DEADLINE_MARGIN = 300  # seconds the workflow deadline leaves beyond its three steps
+# Argo refuses tokenless pods unless its executor (the wait container, not ours) has an account.
+EXECUTOR_SERVICE_ACCOUNT = "operator-argo-executor"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+_LABEL_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def workflow_name(job_id: str) -> str:
+    """The name of a job's workflow."""
+    return f"c2d-{job_id}"
+
+
+def label_value(text: str) -> str:
+    """`text` as a valid Kubernetes label value (<= 63 chars, alphanumeric at both ends)."""
+    return _LABEL_BAD.sub("-", text)[:63].strip("-_.")
+
+
+def algorithm_deadline(job: Job, environment: Environment, now: dt.datetime) -> int:
+    """Seconds the algorithm may run: maxJobDuration, cut short by validUntil (at least 1)."""
+    limit = environment.max_job_duration
+    if job.valid_until is not None:
+        limit = min(limit, math.floor(job.valid_until - now.timestamp()))
+    return max(1, limit)
+
+
+def _security(*, non_root: bool) -> SecurityContext:
+    return SecurityContext(
+        allow_privilege_escalation=False,
+        capabilities=Capabilities(drop=["ALL"]),
+        seccomp_profile=SeccompProfile(type="RuntimeDefault"),
+        run_as_non_root=True if non_root else None,
+        run_as_user=STEP_UID if non_root else None,
+        run_as_group=STEP_UID if non_root else None,
+    )
+
+
+def _mounts(*, admin: bool, results: bool = False) -> list[VolumeMount]:
+    mounts = [VolumeMount(name=JOB_VOLUME, mount_path=env.DATA_DIR, sub_path="data")]
+    if admin:
+        mounts.append(VolumeMount(name=JOB_VOLUME, mount_path=env.ADMIN_DIR, sub_path="admin"))
+    if results:
+        mounts.append(VolumeMount(name=RESULTS_VOLUME, mount_path=env.RESULTS_MOUNT))
+    return mounts
+
+
+def _step_container(
+    name: str, job: Job, settings: Settings, *, deadline: int, env_list: env.EnvList, results: bool
+) -> Container:
+    """configure or publish: the operator's own program, non-root, reporting a JSON result."""
+    return Container(
+        name=name,
+        image=settings.step_image,
+        command=["operator-argo", "step", name],
+        env=env_list,
+        active_deadline_seconds=deadline,
+        security_context=_security(non_root=True),
+        volume_mounts=_mounts(admin=True, results=results),
+        outputs=[Parameter(name="result", value_from=ValueFrom(path=env.RESULT_FILE))],
+        labels={"operator-argo/step": name, "operator-argo/job-id": job.job_id},
+    )
+
+
+def _uses_results_claim(settings: Settings) -> bool:
+    return settings.storage_backend == "local" and bool(settings.results_pvc)
+
+
+def _resources(environment: Environment) -> Resources:
+    """Requests equal limits (a guaranteed pod); a zero in the environment means "not set"."""
+    cpu = environment.cpu_number or None
+    memory = f"{environment.ram_gb}Gi" if environment.ram_gb else None
+    return Resources(
+        cpu_request=cpu,
+        cpu_limit=cpu,
+        memory_request=memory,
+        memory_limit=memory,
+        gpus=environment.gpu_number or None,
+    )
+
+
+def _algorithm(job: Job, environment: Environment, deadline: int) -> Container:
+    entrypoint = resolve_entrypoint(job.spec.algorithm.container.entrypoint)
+    gpu = environment.gpu_number > 0
+    return Container(
+        name="algorithm",
+        image=env.inert_text(algorithm_image(job.spec.algorithm.container)),
+        command=["sh", "-c", LAUNCHER],
+        env=env.algorithm_env(job, encode_entrypoint(entrypoint)),
+        active_deadline_seconds=deadline,
+        # The algorithm may need root inside its image; it still gets no privilege escalation,
+        # no capabilities, the default seccomp profile and no service-account token.
+        security_context=_security(non_root=False),
+        resources=_resources(environment),
+        volume_mounts=_mounts(admin=False),
+        labels={
+            "operator-argo/step": "algorithm",
+            "operator-argo/job-id": job.job_id,
+            "operator-argo/network": "allow" if environment.allow_network else "deny",
+        },
+        tolerations=[Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
+        if gpu
+        else None,
+    )
+
+
+def _metadata(job: Job, environment: Environment) -> dict[str, dict[str, str]]:
+    algo = job.spec.algorithm
+    description = (
+        f"Algorithm {job.algo_did} ({algorithm_image(algo.container)}); "
+        f"inputs {', '.join(job.input_dids) or 'none'}; owner {job.owner}; "
+        f"environment {environment.id}"
+    )
+    return {
+        "labels": {
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+            "operator-argo/job-id": job.job_id,
+            "operator-argo/environment": label_value(environment.id),
+            "operator-argo/owner": label_value(job.owner.lower()),
+        },
+        "annotations": {
+            "workflows.argoproj.io/title": f"C2D job {job.job_id}",
+            "workflows.argoproj.io/description": env.inert_text(description),
+            "operator-argo/agreement-id": env.inert_text(job.agreement_id),
+        },
+    }
+
+
+def _volumes(environment: Environment, settings: Settings) -> list[Any]:
+    volumes: list[Any] = [
+        Volume(
+            name=JOB_VOLUME,
+            size=f"{environment.disk_gb}Gi",
+            access_modes=["ReadWriteOnce"],
+            storage_class_name=settings.storage_class or None,
+        )
+    ]
+    if _uses_results_claim(settings):
+        claim = PersistentVolumeClaimVolumeSource(claim_name=settings.results_pvc)
+        volumes.append(PodVolume(name=RESULTS_VOLUME, persistent_volume_claim=claim))
+    return volumes
+
+
+def build_workflow(
+    job: Job,
+    environment: Environment,
+    settings: Settings,
+    *,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The Argo Workflow manifest (a plain dict) that runs `job` in `environment`."""
+    now = now or dt.datetime.now(dt.UTC)
+    algo_deadline = algorithm_deadline(job, environment, now)
+    configure = _step_container(
+        "configure",
+        job,
+        settings,
+        deadline=settings.configure_timeout,
+        env_list=env.configure_env(job, environment),
+        results=False,
+    )
+    algorithm = _algorithm(job, environment, algo_deadline)
+    publish = _step_container(
+        "publish",
+        job,
+        settings,
+        deadline=settings.publish_timeout,
+        env_list=env.publish_env(job, settings),
+        results=_uses_results_claim(settings),
+    )
+    main = Steps(
+        name="main",
+        sub_steps=[
+            Step(name="configure", template=configure),
+            Step(name="algorithm", template=algorithm),
+        ],
+    )
+    meta = _metadata(job, environment)
+    workflow = Workflow(
+        api_version="argoproj.io/v1alpha1",
+        kind="Workflow",
+        name=workflow_name(job.job_id),
+        namespace=environment.namespace,
+        labels=meta["labels"],
+        annotations=meta["annotations"],
+        entrypoint="main",
+        on_exit="publish",
+        templates=[main, configure, algorithm, publish],
+        volumes=_volumes(environment, settings),
+        volume_claim_gc=VolumeClaimGC(strategy="OnWorkflowCompletion"),
+        active_deadline_seconds=(
+            settings.configure_timeout + algo_deadline + settings.publish_timeout + DEADLINE_MARGIN
+        ),
+        automount_service_account_token=False,
+        executor=ExecutorConfig(service_account_name=EXECUTOR_SERVICE_ACCOUNT),
+        security_context=PodSecurityContext(
+            fs_group=STEP_UID,
+            fs_group_change_policy="OnRootMismatch",
+            seccomp_profile=SeccompProfile(type="RuntimeDefault"),
+        ),
+        pod_metadata=Metadata(
+            labels={
+                "app.kubernetes.io/managed-by": MANAGED_BY,
+                "operator-argo/job-id": job.job_id,
+                "operator-argo/environment": meta["labels"]["operator-argo/environment"],
+            }
+        ),
+    )
+    manifest: dict[str, Any] = workflow.to_dict()
+    return manifest

@@ -1,0 +1,40 @@
+"""How the algorithm step starts: its image reference and the launcher around the entrypoint."""
+
+from __future__ import annotations
+
+import re
+
+from operator_argo.domain.job import ContainerSpec
+from operator_argo.engines.argo.builder_env import ALGORITHM_FILE, ALGORITHM_LOG, ENTRYPOINT_VAR
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_ALGO = re.compile(r"\$\{ALGO\}|\$ALGO(?![A-Za-z0-9_])")
+
+# The launcher is fixed text: the caller's entrypoint only ever reaches the shell as the value
+# of an environment variable, decoded by `printf %b` (a POSIX shell builtin) and run by `eval`
+# inside the algorithm's own container. So nothing the caller writes changes this template's
+# shape, the other steps, or reaches Argo's `{{...}}` substitution. Output goes to the log
+# before anything else runs; `exec` keeps the algorithm's exit code and lets it get signals.
+LAUNCHER = f'exec >>{ALGORITHM_LOG} 2>&1; eval "exec $(printf \'%b\' "${ENTRYPOINT_VAR}")"'
+
+
+def algorithm_image(container: ContainerSpec) -> str:
+    """`image@sha256:...` when the checksum is a valid digest (pinned), else `image:tag`."""
+    checksum = container.checksum.strip().lower()
+    if _DIGEST.fullmatch(checksum):
+        return f"{container.image}@{checksum}"
+    return f"{container.image}:{container.tag or 'latest'}"
+
+
+def resolve_entrypoint(entrypoint: str) -> str:
+    """The entrypoint with `$ALGO` (or `${ALGO}`) replaced by the algorithm file's path."""
+    return _ALGO.sub(ALGORITHM_FILE, entrypoint)
+
+
+def encode_entrypoint(command: str) -> str:
+    """`command` escaped for `printf %b`: backslashes doubled and every `{` written in octal.
+
+    `printf %b` turns it back into `command` byte for byte, while the encoded text can never
+    contain `{{`, which Argo would otherwise treat as a template expression.
+    """
+    return command.replace("\\", "\\\\").replace("{", "\\0173")
