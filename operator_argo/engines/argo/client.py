@@ -1,0 +1,277 @@
+"""Kubernetes client: Workflow custom objects and pods through kubernetes.aio, errors translated.
+
+The only module that imports `kubernetes`. Every call goes through `_translate`, which maps the
+SDK's and aiohttp's exceptions onto the domain tree once:
+
+    404            -> NotFound
+    409 (exists)   -> AlreadyExists (local)
+    410            -> Gone (local: the watch's resourceVersion is too old, relist)
+    401, 403       -> Forbidden (names the verb and resource, usually missing RBAC)
+    400, 422, 4xx  -> PermanentEngineError
+    409 (other), 429, 5xx, connection errors, timeouts -> TransientEngineError
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from typing import Any
+
+import aiohttp
+from kubernetes.aio import client as kclient
+from kubernetes.aio import config as kconfig
+
+from operator_argo.config import Settings
+from operator_argo.domain.errors import (
+    Forbidden,
+    NotFound,
+    OperatorError,
+    PermanentEngineError,
+    TransientEngineError,
+)
+
+GROUP = "argoproj.io"
+VERSION = "v1alpha1"
+PLURAL = "workflows"
+WATCH_SLACK = 30.0  # seconds past the server-side watch timeout before the client gives up
+
+
+class AlreadyExists(OperatorError):
+    """A create met an object of the same name (409 AlreadyExists)."""
+
+    http_status = 409
+
+
+class Gone(OperatorError):
+    """The requested resourceVersion is no longer in the server's history (410): relist."""
+
+    http_status = 410
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WorkflowList:
+    """A list answer: the items and the collection's resourceVersion to watch from."""
+
+    items: list[dict[str, Any]]
+    resource_version: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WatchEvent:
+    """One watch event: ADDED, MODIFIED, DELETED or BOOKMARK, with the object as a dict."""
+
+    type: str
+    object: dict[str, Any]
+
+
+def _status_reason(body: object) -> tuple[str, str]:
+    """(reason, message) of a Kubernetes Status body, as far as it can be read."""
+    data: object = body
+    if isinstance(body, str | bytes):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return "", str(body)[:200]
+    if isinstance(data, Mapping):
+        return str(data.get("reason") or ""), str(data.get("message") or "")
+    return "", ""
+
+
+def error_for_status(status: int, body: object, what: str) -> OperatorError:
+    """The domain error for an HTTP status answered to `what` (e.g. "create workflows/c2d-x")."""
+    reason, message = _status_reason(body)
+    detail = f"{what}: {message or reason or status}"
+    if status == 404:
+        return NotFound(detail)
+    if status == 409 and reason in ("AlreadyExists", ""):
+        return AlreadyExists(detail)
+    if status == 410:
+        return Gone(detail)
+    if status in (401, 403):
+        return Forbidden(f"the cluster refused to {what} (HTTP {status}): check the RBAC rules")
+    if status in {409, 429} or status >= 500:
+        return TransientEngineError(f"Kubernetes API unavailable ({status}) on {what}: {message}")
+    return PermanentEngineError(f"Kubernetes API rejected {what} ({status}): {message or reason}")
+
+
+@contextlib.contextmanager
+def _translate(what: str) -> Iterator[None]:
+    try:
+        yield
+    except kclient.ApiException as exc:
+        raise error_for_status(int(exc.status or 0), exc.body, what) from exc
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise TransientEngineError(f"Kubernetes API unreachable on {what}: {exc!r}") from exc
+
+
+class KubeClient:
+    """Workflows (create/get/list/watch/patch/delete) and pods (list, logs) in namespaces."""
+
+    def __init__(self, api_client: Any) -> None:
+        self._api = api_client
+        self._custom = kclient.CustomObjectsApi(api_client)
+        self._core = kclient.CoreV1Api(api_client)
+
+    @classmethod
+    async def connect(cls, settings: Settings) -> KubeClient:
+        """A client for `settings.kubeconfig`, or the in-cluster service account when empty."""
+        configuration = kclient.Configuration()
+        try:
+            if settings.kubeconfig:
+                await kconfig.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=settings.kubeconfig,
+                    client_configuration=configuration,
+                    persist_config=False,
+                )
+            else:
+                kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except (kconfig.ConfigException, OSError) as exc:
+            where = settings.kubeconfig or "the in-cluster service account"
+            raise TransientEngineError(
+                f"cannot load Kubernetes config from {where}: {exc}"
+            ) from exc
+        return cls(kclient.ApiClient(configuration))
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def _call(self, what: str, call: Awaitable[object]) -> dict[str, Any]:
+        with _translate(what):
+            result = await call
+        return dict(result) if isinstance(result, Mapping) else {}
+
+    async def create_workflow(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        name = _map(body.get("metadata")).get("name", "")
+        call = self._custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, dict(body)
+        )
+        return await self._call(f"create workflows/{name} in {namespace}", call)
+
+    async def get_workflow(self, namespace: str, name: str) -> dict[str, Any]:
+        call = self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        return await self._call(f"get workflows/{name} in {namespace}", call)
+
+    async def list_workflows(self, namespace: str, *, label_selector: str = "") -> WorkflowList:
+        call = self._custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, label_selector=label_selector or None
+        )
+        data = await self._call(f"list workflows in {namespace}", call)
+        items = [item for item in data.get("items") or [] if isinstance(item, dict)]
+        version = str(_map(data.get("metadata")).get("resourceVersion") or "")
+        return WorkflowList(items=items, resource_version=version)
+
+    async def patch_workflow(
+        self, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Apply a JSON merge patch (RFC 7386) to the workflow."""
+        call = self._custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            dict(patch),
+            _content_type="application/merge-patch+json",
+        )
+        return await self._call(f"patch workflows/{name} in {namespace}", call)
+
+    async def delete_workflow(self, namespace: str, name: str) -> None:
+        call = self._custom.delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Background"
+        )
+        await self._call(f"delete workflows/{name} in {namespace}", call)
+
+    async def list_pods(self, namespace: str, *, label_selector: str = "") -> list[dict[str, Any]]:
+        what = f"list pods in {namespace}"
+        call = self._core.list_namespaced_pod_without_preload_content(
+            namespace, label_selector=label_selector or None
+        )
+        data = await self._read_json(what, call)
+        return [item for item in _map(data).get("items") or [] if isinstance(item, dict)]
+
+    async def read_pod_log(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        container: str | None = None,
+        tail_lines: int | None = None,
+    ) -> str:
+        call = self._core.read_namespaced_pod_log(
+            name, namespace, container=container, tail_lines=tail_lines
+        )
+        with _translate(f"read the log of pods/{name} in {namespace}"):
+            return str(await call)
+
+    async def _read_json(self, what: str, call: Awaitable[aiohttp.ClientResponse]) -> Any:
+        with _translate(what):
+            response = await call
+            async with response:
+                body = await response.read()
+                if response.status >= 300:
+                    raise error_for_status(response.status, body, what)
+                return json.loads(body)
+
+    async def watch_workflows(
+        self,
+        namespace: str,
+        *,
+        label_selector: str = "",
+        resource_version: str = "",
+        timeout_seconds: int = 300,
+        allow_bookmarks: bool = True,
+    ) -> AsyncIterator[WatchEvent]:
+        """Stream watch events until the server ends the watch. An ERROR event becomes the
+        matching domain error (410 -> Gone); a dropped connection -> TransientEngineError."""
+        what = f"watch workflows in {namespace}"
+        with _translate(what):
+            response = await self._custom.list_namespaced_custom_object_without_preload_content(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                label_selector=label_selector or None,
+                resource_version=resource_version or None,
+                allow_watch_bookmarks=allow_bookmarks,
+                timeout_seconds=timeout_seconds,
+                watch=True,
+                _request_timeout=timeout_seconds + WATCH_SLACK,
+            )
+        try:
+            if response.status >= 300:
+                with _translate(what):
+                    body = await response.read()
+                raise error_for_status(response.status, body, what)
+            while True:
+                with _translate(what):
+                    line = await response.content.readline()
+                if not line:
+                    return
+                event = _parse_event(line, what)
+                if event is not None:
+                    yield event
+        finally:
+            response.release()
+
+
+def _parse_event(line: bytes, what: str) -> WatchEvent | None:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None  # a blank keep-alive or a torn line; the next relist covers anything lost
+    if not isinstance(data, Mapping):
+        return None
+    kind = str(data.get("type") or "")
+    obj = data.get("object")
+    if kind == "ERROR":
+        code = _map(obj).get("code")
+        raise error_for_status(int(code) if isinstance(code, int) else 500, obj, what)
+    if not kind or not isinstance(obj, dict):
+        return None
+    return WatchEvent(type=kind, object=obj)
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

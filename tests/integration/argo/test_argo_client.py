@@ -1,0 +1,155 @@
+"""The kubernetes.aio-based client against the fake API server: CRUD, patch, watch, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from operator_argo.domain.errors import (
+    Forbidden,
+    NotFound,
+    PermanentEngineError,
+    TransientEngineError,
+)
+from operator_argo.engines.argo.client import AlreadyExists, Gone, KubeClient, WatchEvent
+from operator_argo.engines.argo.status import MANAGED_SELECTOR
+from tests.fakes.kube import FakeKube
+
+NS = "ocean-compute"
+
+
+def workflow(name: str, *, managed: bool = True) -> dict:
+    labels = {"operator-argo/job-id": name.removeprefix("c2d-")}
+    if managed:
+        labels["app.kubernetes.io/managed-by"] = "operator-argo"
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"entrypoint": "main", "templates": [{"name": "main"}]},
+    }
+
+
+async def test_create_get_list_patch_delete(kube_client: KubeClient, fake_kube: FakeKube) -> None:
+    created = await kube_client.create_workflow(NS, workflow("c2d-a"))
+    assert created["metadata"]["resourceVersion"]
+    await kube_client.create_workflow(NS, workflow("c2d-other", managed=False))
+    got = await kube_client.get_workflow(NS, "c2d-a")
+    assert got["metadata"]["uid"] == created["metadata"]["uid"]
+    listed = await kube_client.list_workflows(NS, label_selector=MANAGED_SELECTOR)
+    assert [item["metadata"]["name"] for item in listed.items] == ["c2d-a"]
+    assert int(listed.resource_version) >= int(created["metadata"]["resourceVersion"])
+    patched = await kube_client.patch_workflow(NS, "c2d-a", {"spec": {"shutdown": "Stop"}})
+    assert patched["spec"] == {
+        "entrypoint": "main",
+        "templates": [{"name": "main"}],
+        "shutdown": "Stop",
+    }
+    assert fake_kube.workflow(NS, "c2d-a")["spec"]["shutdown"] == "Stop"
+    await kube_client.delete_workflow(NS, "c2d-a")
+    assert (NS, "c2d-a") not in fake_kube.workflows
+    with pytest.raises(NotFound):
+        await kube_client.get_workflow(NS, "c2d-a")
+    with pytest.raises(NotFound):
+        await kube_client.delete_workflow(NS, "c2d-a")
+
+
+async def test_duplicate_create_is_already_exists(kube_client: KubeClient) -> None:
+    await kube_client.create_workflow(NS, workflow("c2d-dup"))
+    with pytest.raises(AlreadyExists, match="already exists"):
+        await kube_client.create_workflow(NS, workflow("c2d-dup"))
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (500, TransientEngineError),
+        (503, TransientEngineError),
+        (429, TransientEngineError),
+        (403, Forbidden),
+        (401, Forbidden),
+        (400, PermanentEngineError),
+        (422, PermanentEngineError),
+        (404, NotFound),
+        (410, Gone),
+    ],
+)
+async def test_errors_are_translated(
+    kube_client: KubeClient, fake_kube: FakeKube, status: int, error: type[Exception]
+) -> None:
+    fake_kube.fail_next(1, status)
+    with pytest.raises(error) as caught:
+        await kube_client.get_workflow(NS, "c2d-x")
+    assert caught.value.__cause__ is not None
+    if status == 403:
+        assert "get workflows/c2d-x in ocean-compute" in str(caught.value)
+
+
+async def test_invalid_workflow_is_permanent(kube_client: KubeClient) -> None:
+    with pytest.raises(PermanentEngineError, match="422"):
+        await kube_client.create_workflow(NS, {"kind": "Workflow", "metadata": {}})
+
+
+async def test_unreachable_server_is_transient(
+    kube_client: KubeClient, fake_kube: FakeKube
+) -> None:
+    await fake_kube.stop()
+    with pytest.raises(TransientEngineError, match="unreachable"):
+        await kube_client.list_workflows(NS)
+
+
+async def test_watch_streams_events_and_bookmarks(
+    kube_client: KubeClient, fake_kube: FakeKube
+) -> None:
+    listed = await kube_client.list_workflows(NS, label_selector=MANAGED_SELECTOR)
+    fake_kube.add_workflow(NS, workflow("c2d-w"))
+    fake_kube.add_workflow(NS, workflow("c2d-unmanaged", managed=False))
+    fake_kube.set_step(NS, "c2d-w", "configure", "Running")
+    events: list[WatchEvent] = []
+    async for event in kube_client.watch_workflows(
+        NS,
+        label_selector=MANAGED_SELECTOR,
+        resource_version=listed.resource_version,
+        timeout_seconds=1,
+    ):
+        events.append(event)
+    kinds = [event.type for event in events]
+    assert kinds[:2] == ["ADDED", "MODIFIED"]
+    assert "BOOKMARK" in kinds[2:]
+    assert {e.object["metadata"]["name"] for e in events if e.type != "BOOKMARK"} == {"c2d-w"}
+    assert events[1].object["status"]["phase"] == "Running"
+
+
+async def test_watch_from_compacted_version_is_gone(
+    kube_client: KubeClient, fake_kube: FakeKube
+) -> None:
+    listed = await kube_client.list_workflows(NS)
+    fake_kube.add_workflow(NS, workflow("c2d-g"))
+    fake_kube.compact()
+    with pytest.raises(Gone):
+        async for _ in kube_client.watch_workflows(
+            NS, resource_version=listed.resource_version, timeout_seconds=1
+        ):
+            pass
+
+
+async def test_dropped_watch_is_transient(kube_client: KubeClient, fake_kube: FakeKube) -> None:
+    fake_kube.add_workflow(NS, workflow("c2d-d"))
+    with pytest.raises(TransientEngineError):
+        async for event in kube_client.watch_workflows(NS, timeout_seconds=10):
+            assert event.type == "ADDED"
+            fake_kube.drop_watches()
+
+
+async def test_pods_and_logs(kube_client: KubeClient, fake_kube: FakeKube) -> None:
+    fake_kube.add_pod(
+        NS, "c2d-p-configure", labels={"workflows.argoproj.io/workflow": "c2d-p"}, log="hello\n"
+    )
+    fake_kube.add_pod(NS, "someone-else", labels={"app": "x"}, log="")
+    pods = await kube_client.list_pods(NS, label_selector="workflows.argoproj.io/workflow=c2d-p")
+    assert [pod["metadata"]["name"] for pod in pods] == ["c2d-p-configure"]
+    assert await kube_client.read_pod_log(NS, "c2d-p-configure") == "hello\n"
+    with pytest.raises(NotFound):
+        await kube_client.read_pod_log(NS, "missing")
+    fake_kube.fail_next(1, 503, path_contains="/pods")
+    with pytest.raises(TransientEngineError):
+        await kube_client.list_pods(NS)
