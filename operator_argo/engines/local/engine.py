@@ -1,0 +1,224 @@
+"""The embedded local engine: runs each job's built Argo Workflow as processes on this machine.
+
+Each job's workflow (the same dict the Argo engine submits) is interpreted: `configure`, then
+`algorithm` if configure succeeded and no stop was asked for, then the exit handler `publish`
+always. A job's /data is `<data_dir>/jobs/<jobId>/data`, its admin area `.../admin`. The algorithm
+runs under bubblewrap when `bwrap` is available (see sandbox.py), else as a plain process.
+
+Restart policy (`resume`): processes do not survive the operator (bubblewrap dies with its parent,
+plain steps get PDEATHSIG and their sessions are recorded in pid files and killed on resume). Each
+interrupted job runs again from the start on a wiped job directory: the steps are idempotent and
+the job's inputs are still valid. A job whose stop was requested before the restart is not run
+again: only its exit handler runs, to publish the logs it left. A job whose environment is gone
+ends with an Error observation that says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import shutil
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import structlog
+
+from operator_argo.config import Settings
+from operator_argo.domain.environment import Environment
+from operator_argo.domain.errors import PermanentEngineError
+from operator_argo.domain.job import Job
+from operator_argo.domain.observation import Observation, Phase
+from operator_argo.domain.status import StopReason
+from operator_argo.engines.local.launch import Launcher, secret_values
+from operator_argo.engines.local.layout import JobLayout
+from operator_argo.engines.local.process import kill_leftovers
+from operator_argo.engines.local.runner import JobRun
+from operator_argo.engines.local.sandbox import interpreter_tools
+from operator_argo.engines.local.workflow import WorkflowPlan, read_workflow
+
+log = structlog.get_logger(__name__)
+
+BuildWorkflow = Callable[[Job, Environment, Settings], Mapping[str, Any]]
+KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
+
+
+def _default_build(job: Job, environment: Environment, settings: Settings) -> Mapping[str, Any]:
+    from operator_argo.engines.argo.builder import build_workflow  # noqa: PLC0415 - hera is slow
+
+    return build_workflow(job, environment, settings)
+
+
+class LocalEngine:
+    """domain.ports.Engine on this machine; jobs are asyncio tasks running child processes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        key_for: Callable[[Environment], str | None],
+        bwrap: str | None = None,
+        build: BuildWorkflow | None = None,
+        kill_grace: float = KILL_GRACE,
+    ) -> None:
+        self._settings = settings
+        self._key_for = key_for
+        self._bwrap = bwrap
+        self._build = build or _default_build
+        self._grace = kill_grace
+        self._runs: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
+        self._pending: collections.deque[Observation] = collections.deque()
+        self._wakeup = asyncio.Event()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, key_for: Callable[[Environment], str | None], **kwargs: Any
+    ) -> LocalEngine:
+        """An engine that sandboxes algorithms with bubblewrap when this machine has it."""
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            log.warning(
+                "sandbox_unavailable",
+                detail="bwrap not found: algorithms run as plain processes, jobs are NOT isolated",
+            )
+        else:
+            log.info("sandbox_available", bwrap=bwrap)
+        return cls(settings, key_for=key_for, bwrap=bwrap, **kwargs)
+
+    @property
+    def sandboxed(self) -> bool:
+        return self._bwrap is not None
+
+    def layout(self, job_id: str) -> JobLayout:
+        return JobLayout.for_job(self._settings.data_dir, job_id)
+
+    # --- Engine port ---------------------------------------------------------------------------
+
+    async def submit(self, job: Job, environment: Environment) -> str:
+        """Start the job's workflow; a job already known here is not started twice."""
+        known = self._runs.get(job.job_id)
+        if known is not None:
+            return known[0].plan.name
+        plan = self._plan(job, environment)
+        self._start(job, environment, plan, publish_only=False)
+        return plan.name
+
+    async def stop(self, job: Job) -> None:
+        known = self._runs.get(job.job_id)
+        if known is not None:
+            known[0].request_stop()
+
+    async def delete(self, job: Job) -> None:
+        """Stop the job if it runs, wait for it to end, and remove its directory."""
+        known = self._runs.pop(job.job_id, None)
+        if known is not None:
+            run, task = known
+            run.request_stop()
+            await asyncio.shield(task)
+        layout = self.layout(job.job_id)
+        for pid_file in layout.pid_files():
+            kill_leftovers(pid_file)
+        await asyncio.to_thread(layout.remove)
+        log.info("local_job_deleted", job_id=job.job_id)
+
+    async def run(self, sink: Callable[[Observation], Awaitable[None]]) -> None:
+        """Deliver observations in order until cancelled; one the sink failed on is kept."""
+        while True:
+            while not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            await sink(self._pending[0])
+            self._pending.popleft()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def resume(
+        self, jobs: Iterable[Job], environments: Iterable[Environment] | Mapping[str, Environment]
+    ) -> None:
+        """Take over jobs submitted by a previous operator process (policy: module docstring)."""
+        items = environments.values() if isinstance(environments, Mapping) else environments
+        by_id = {environment.id: environment for environment in items}
+        for job in jobs:
+            if job.job_id in self._runs or job.is_finished:
+                continue
+            environment = by_id.get(job.environment)
+            if environment is None:
+                self._fail(job, f"environment {job.environment!r} is no longer configured")
+                continue
+            try:
+                plan = self._plan(job, environment)
+            except PermanentEngineError as exc:
+                self._fail(job, f"cannot run the workflow again: {exc.message}")
+                continue
+            publish_only = job.stopreq is not StopReason.NONE
+            log.info("local_job_resumed", job_id=job.job_id, publish_only=publish_only)
+            self._start(job, environment, plan, publish_only=publish_only)
+
+    async def close(self) -> None:
+        """Kill every job's processes (they are run again on resume) and forget them."""
+        tasks = [task for _, task in self._runs.values() if not task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._runs.clear()
+
+    async def wait(self, job_id: str) -> None:
+        """Until the job's workflow has ended (for tests and benchmarks)."""
+        known = self._runs.get(job_id)
+        if known is not None:
+            await asyncio.shield(known[1])
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _plan(self, job: Job, environment: Environment) -> WorkflowPlan:
+        try:
+            workflow = self._build(job, environment, self._settings)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PermanentEngineError(f"cannot build the workflow of {job.job_id}: {exc}") from exc
+        return read_workflow(workflow)
+
+    def _start(
+        self, job: Job, environment: Environment, plan: WorkflowPlan, *, publish_only: bool
+    ) -> None:
+        layout = self.layout(job.job_id)
+        for pid_file in layout.pid_files():
+            kill_leftovers(pid_file)
+        if not publish_only:
+            layout.remove()  # a previous, interrupted run: start from scratch
+        layout.create()
+        launcher = Launcher(
+            settings=self._settings,
+            environment=environment,
+            layout=layout,
+            secrets=secret_values(self._settings, self._key_for(environment)),
+            bwrap=self._bwrap,
+            tools_dir=interpreter_tools(self._settings.data_dir.resolve() / "local-engine" / "bin"),
+        )
+        run = JobRun(
+            job_id=job.job_id, plan=plan, launcher=launcher, emit=self._emit, grace=self._grace
+        )
+        if publish_only:
+            run.request_stop()
+        task = asyncio.create_task(run.run(), name=f"local-job-{job.job_id}")
+        self._runs[job.job_id] = (run, task)
+        log.info(
+            "local_job_started", job_id=job.job_id, workflow=plan.name, sandboxed=self.sandboxed
+        )
+
+    def _emit(self, observation: Observation) -> None:
+        self._pending.append(observation)
+        self._wakeup.set()
+
+    def _fail(self, job: Job, message: str) -> None:
+        log.warning("local_job_not_resumed", job_id=job.job_id, reason=message)
+        now = dt.datetime.now(dt.UTC)
+        self._emit(
+            Observation(
+                job_id=job.job_id,
+                workflow_name=job.workflow_name or f"c2d-{job.job_id}",
+                phase=Phase.ERROR,
+                message=message,
+                started_at=now,
+                finished_at=now,
+            )
+        )
