@@ -10,6 +10,7 @@ an ERROR event with a 410 Status, a list gets HTTP 410), BOOKMARK events, 409 Al
 
 Fixtures (import them into a conftest): `fake_kube` (a started FakeKube), `kube_settings`
 (Settings with a kubeconfig pointing at it), `kube_client` (a connected KubeClient).
+`ObservationRecorder` is a sink for engines and watchers that tests can wait on.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from aiohttp import web
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
+from operator_argo.domain.observation import Observation
 from operator_argo.engines.argo.client import KubeClient
 
 TOKEN = "fake-token"
@@ -146,6 +148,30 @@ def pod_node(
     if outputs:
         node["outputs"] = outputs
     return node
+
+
+def sample_workflow(
+    job_id: str, *, managed: bool = True, active_deadline: int | None = 3600
+) -> dict[str, Any]:
+    """A small hand-made Workflow named `c2d-<job_id>` with the operator's labels."""
+    labels = {"operator-argo/job-id": job_id}
+    if managed:
+        labels["app.kubernetes.io/managed-by"] = "operator-argo"
+    steps = [[{"name": name, "template": name}] for name in ("configure", "algorithm")]
+    templates: list[dict[str, Any]] = [{"name": "main", "steps": steps}]
+    templates += [
+        {"name": name, "container": {"image": "busybox", "command": ["true"]}}
+        for name in ("configure", "algorithm", "publish")
+    ]
+    spec: dict[str, Any] = {"entrypoint": "main", "onExit": "publish", "templates": templates}
+    if active_deadline is not None:
+        spec["activeDeadlineSeconds"] = active_deadline
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": f"c2d-{job_id}", "labels": labels},
+        "spec": spec,
+    }
 
 
 @dataclasses.dataclass
@@ -539,6 +565,30 @@ def _status(code: int, message: str, reason: str | None = None) -> web.Response:
 async def _write(response: web.StreamResponse, kind: str, obj: Mapping[str, Any]) -> None:
     line = json.dumps({"type": kind, "object": obj}) + "\n"
     await response.write(line.encode())
+
+
+class ObservationRecorder:
+    """A sink that keeps every observation, and lets a test wait for one."""
+
+    def __init__(self) -> None:
+        self.seen: list[Observation] = []
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, observation: Observation) -> None:
+        async with self._changed:
+            self.seen.append(observation)
+            self._changed.notify_all()
+
+    async def wait_for(
+        self, predicate: Callable[[Observation], bool], timeout: float = 5.0
+    ) -> Observation:
+        """The first observation (already seen or arriving) for which `predicate` holds."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: any(predicate(obs) for obs in self.seen))
+        return next(obs for obs in self.seen if predicate(obs))
+
+    def of(self, workflow: str) -> list[Observation]:
+        return [obs for obs in self.seen if obs.workflow_name == workflow]
 
 
 # --- fixtures ----------------------------------------------------------------------------------
