@@ -13,9 +13,10 @@ _ALGO = re.compile(r"\$\{ALGO\}|\$ALGO(?![A-Za-z0-9_])")
 # The launcher is fixed text: the caller's entrypoint only ever reaches the shell as the value
 # of an environment variable, decoded by `printf %b` (a POSIX shell builtin) and run by `eval`
 # inside the algorithm's own container. So nothing the caller writes changes this template's
-# shape, the other steps, or reaches Argo's `{{...}}` substitution. Output goes to the log
-# before anything else runs; `exec` keeps the algorithm's exit code and lets it get signals.
-LAUNCHER = f'exec >>{ALGORITHM_LOG} 2>&1; eval "exec $(printf \'%b\' "${ENTRYPOINT_VAR}")"'
+# shape, the other steps, or reaches Argo's `{{...}}` substitution. All output goes to the log
+# before anything else runs. `eval` (not `exec`) keeps compound entrypoints whole
+# (`a && b`, `a; exit 3`); the shell then exits with the entrypoint's own status.
+LAUNCHER = f'exec >>{ALGORITHM_LOG} 2>&1; eval "$(printf \'%b\' "${ENTRYPOINT_VAR}")"'
 
 
 def algorithm_image(container: ContainerSpec) -> str:

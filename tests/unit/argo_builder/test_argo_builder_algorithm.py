@@ -1,0 +1,155 @@
+"""The algorithm step: image pinning, `$ALGO`, the launcher, and caller text kept inert."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argo_builder_support import env_of, load_request, steps_of
+
+from operator_argo.domain.job import Job, spec_from_dict
+from operator_argo.engines.argo.builder_algorithm import (
+    LAUNCHER,
+    encode_entrypoint,
+    resolve_entrypoint,
+)
+from operator_argo.engines.argo.builder_env import ALGORITHM_LOG, inert_json
+
+Build = Callable[..., dict[str, Any]]
+DIGEST = "sha256:" + "ab" * 32
+
+
+def _with_container(job_body: Callable[..., Job], **container: str) -> Job:
+    body = load_request("published-algo.json")
+    body["workflow"]["stages"][0]["algorithm"]["container"].update(container)
+    return job_body(workflow=body["workflow"])
+
+
+def _algorithm(wf: dict[str, Any]) -> dict[str, Any]:
+    return steps_of(wf)["algorithm"]
+
+
+@pytest.mark.parametrize(
+    ("checksum", "image"),
+    [
+        (DIGEST, f"org/algo@{DIGEST}"),
+        (DIGEST.upper().replace("SHA256", "sha256"), f"org/algo@{DIGEST}"),
+        ("", "org/algo:v1"),
+        ("sha256:short", "org/algo:v1"),
+        ("md5:" + "ab" * 16, "org/algo:v1"),
+    ],
+)
+def test_image_digest_or_tag(
+    build: Build, make_job: Callable[..., Job], checksum: str, image: str
+) -> None:
+    job = _with_container(make_job, image="org/algo", tag="v1", checksum=checksum)
+    assert _algorithm(build(job=job))["container"]["image"] == image
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "resolved"),
+    [
+        ("python $ALGO", "python /data/transformations/algorithm"),
+        ("node ${ALGO} --x", "node /data/transformations/algorithm --x"),
+        (
+            "sh -c 'run $ALGO; cat $ALGO'",
+            "sh -c 'run /data/transformations/algorithm; cat /data/transformations/algorithm'",
+        ),
+        ("echo $ALGORITHM $ALGO_2", "echo $ALGORITHM $ALGO_2"),
+        ("python /app/main.py", "python /app/main.py"),
+    ],
+)
+def test_algo_placeholder(entrypoint: str, resolved: str) -> None:
+    assert resolve_entrypoint(entrypoint) == resolved
+
+
+def test_launcher_is_fixed_and_entrypoint_is_data(
+    build: Build, make_job: Callable[..., Job]
+) -> None:
+    job = _with_container(make_job, entrypoint="python $ALGO; rm -rf /admin")
+    algorithm = _algorithm(build(job=job))
+    assert algorithm["container"]["command"] == ["sh", "-c", LAUNCHER]
+    env = env_of(algorithm)
+    assert env["OPERATOR_ENTRYPOINT"]["value"] == (
+        "python /data/transformations/algorithm; rm -rf /admin"
+    )
+    assert "/admin" not in {m["mountPath"] for m in algorithm["container"]["volumeMounts"]}
+
+
+def _run_launcher(tmp_path: Path, entrypoint: str) -> tuple[int, str]:
+    """Run the real launcher under sh, its log path moved into tmp_path."""
+    log = tmp_path / "algorithm.log"
+    script = LAUNCHER.replace(ALGORITHM_LOG, str(log))
+    assert script != LAUNCHER
+    env = {"PATH": os.environ["PATH"], "OPERATOR_ENTRYPOINT": encode_entrypoint(entrypoint)}
+    done = subprocess.run(
+        ["sh", "-c", script], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.stdout == ""
+    assert done.stderr == ""  # everything went to the log
+    return done.returncode, log.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "status"),
+    [
+        ("echo out; echo err >&2; exit 7", 7),  # compound: runs whole, its exit code kept
+        ("sh -c 'echo out; echo err >&2; exit 3'", 3),  # a plain program's status
+        ("echo out && echo err >&2 && false", 1),
+        ("echo out; echo err >&2", 0),
+    ],
+)
+def test_launcher_logs_output_and_keeps_the_exit_code(
+    tmp_path: Path, entrypoint: str, status: int
+) -> None:
+    code, log = _run_launcher(tmp_path, entrypoint)
+    assert code == status
+    assert log == "out\nerr\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{workflow.name}}",
+        "{{=1+1}} {{{ }}}",
+        "back\\slash \\n \\0173 \\c end",
+        "quotes ' \" $ ` ; && |",
+        "percent %s %b %%",
+        "-n leading dash",
+    ],
+)
+def test_launcher_passes_the_entrypoint_byte_for_byte(tmp_path: Path, text: str) -> None:
+    quoted = "'" + text.replace("'", "'\\''") + "'"
+    code, log = _run_launcher(tmp_path, f"printf '%s\\n' {quoted}")
+    assert code == 0
+    assert log == text + "\n"
+
+
+def test_no_template_braces_reach_argo(build: Build, make_job: Callable[..., Job]) -> None:
+    """Caller text never forms `{{`, so Argo cannot evaluate it, yet decodes unchanged."""
+    body = load_request("raw-algo.json")
+    stage = body["workflow"]["stages"][0]
+    stage["algorithm"]["rawcode"] = "print('{{workflow.name}}')"
+    stage["algorithm"]["container"]["entrypoint"] = "python $ALGO '{{=sprig.env(\"X\")}}'"
+    stage["algorithm"]["container"]["image"] = "img{{x}}"
+    stage["algorithm"]["id"] = "did:op:{{pod.name}}"
+    stage["input"][0]["id"] = "did:op:{{steps.configure.outputs.result}}"
+    job = make_job(workflow=body["workflow"], agreementId="{{workflow.uid}}")
+    wf = build(job=job)
+    assert "{{" not in json.dumps(wf)
+    configure = env_of(steps_of(wf)["configure"])
+    assert spec_from_dict(json.loads(configure["OPERATOR_JOB_SPEC"]["value"])) == job.spec
+    env = env_of(_algorithm(wf))
+    assert json.loads(env["DIDS"]["value"]) == ["{{steps.configure.outputs.result}}"]
+
+
+@pytest.mark.parametrize("value", [{"a": {"b": "{{x}}"}}, ["{{{", "}}}", "\\{{"], "{{{{"])
+def test_inert_json_round_trips(value: Any) -> None:
+    text = inert_json(value)
+    assert "{{" not in text
+    assert json.loads(text) == value
