@@ -1,0 +1,116 @@
+"""Handlers of /compute, /runningjobs and /environments: parse, call the service, render."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp_apigami import docs, querystring_schema, request_schema, response_schema
+
+from operator_argo.api.body import read_params
+from operator_argo.api.docs import (
+    EnvironmentSchema,
+    EnvironmentsQuerySchema,
+    ErrorSchema,
+    FilterQuerySchema,
+    RunningJobSchema,
+    StatusSchema,
+)
+from operator_argo.api.render import environment_object, running_job_object, status_object
+from operator_argo.api.requests import FilterFields, parse_filter, parse_start
+from operator_argo.api.schemas import StartRequestSchema, parse_workflow
+from operator_argo.auth.policy import ProviderAuth
+from operator_argo.config import Settings
+from operator_argo.domain.job import Job, NewJob
+from operator_argo.service.environments import parse_chain_id
+from operator_argo.service.jobs import JobService
+
+_ERRORS = {
+    400: {"description": "bad input", "schema": ErrorSchema},
+    401: {"description": "signature or nonce refused", "schema": ErrorSchema},
+}
+
+
+def _statuses(jobs: list[Job]) -> web.Response:
+    return web.json_response([status_object(job) for job in jobs])
+
+
+class ComputeRoutes:
+    """The job routes, bound to one service and one provider-auth policy."""
+
+    def __init__(self, settings: Settings, service: JobService, auth: ProviderAuth) -> None:
+        self._settings = settings
+        self._service = service
+        self._auth = auth
+
+    def add_to(self, app: web.Application, prefix: str) -> None:
+        app.router.add_post(f"{prefix}/compute", self.start)
+        app.router.add_get(f"{prefix}/compute", self.status)
+        app.router.add_put(f"{prefix}/compute", self.stop)
+        app.router.add_delete(f"{prefix}/compute", self.delete)
+        app.router.add_get(f"{prefix}/runningjobs", self.running_jobs)
+        app.router.add_get(f"{prefix}/environments", self.environments)
+
+    @docs(tags=["compute"], summary="Start a job", responses=_ERRORS)
+    @request_schema(StartRequestSchema)
+    @response_schema(StatusSchema(many=True), 200, description="the queued job (status 1)")
+    async def start(self, request: web.Request) -> web.Response:
+        fields = parse_start(await read_params(request))
+        await self._service.check_start(fields.environment, fields.chain_id, fields.agreement_id)
+        await self._auth.verify([fields.owner], fields.signature, fields.nonce)
+        spec = parse_workflow(fields.workflow)
+        job = await self._service.start(
+            NewJob(
+                job_id=self._service.next_job_id(),
+                owner=fields.owner,  # type: ignore[arg-type]
+                agreement_id=fields.agreement_id,
+                environment=fields.environment,
+                spec=spec,
+                chain_id=fields.chain_id,
+                provider_address=fields.provider_address,
+                valid_until=fields.valid_until,
+            )
+        )
+        return _statuses([job])
+
+    async def _filter(self, request: web.Request) -> FilterFields:
+        fields = parse_filter(await read_params(request))
+        await self._auth.verify([fields.owner, fields.job_id], fields.signature, fields.nonce)
+        return fields
+
+    @docs(tags=["compute"], summary="Job statuses", responses=_ERRORS)
+    @querystring_schema(FilterQuerySchema)
+    @response_schema(StatusSchema(many=True), 200)
+    async def status(self, request: web.Request) -> web.Response:
+        fields = await self._filter(request)
+        return _statuses(await self._service.status(fields.flt))
+
+    @docs(tags=["compute"], summary="Stop jobs (a queued job finishes at once)", responses=_ERRORS)
+    @querystring_schema(FilterQuerySchema)
+    @response_schema(StatusSchema(many=True), 200)
+    async def stop(self, request: web.Request) -> web.Response:
+        fields = await self._filter(request)
+        return _statuses(await self._service.stop(fields.flt))
+
+    @docs(tags=["compute"], summary="Stop jobs, delete their results, mark them removed")
+    @querystring_schema(FilterQuerySchema)
+    async def delete(self, request: web.Request) -> web.Response:
+        fields = await self._filter(request)
+        await self._service.delete(fields.flt)
+        return web.json_response("")
+
+    @docs(tags=["compute"], summary="Jobs neither finished nor removed")
+    @response_schema(RunningJobSchema(many=True), 200)
+    async def running_jobs(self, request: web.Request) -> web.Response:
+        jobs = await self._service.running_jobs()
+        return web.json_response([running_job_object(job, self._namespace(job)) for job in jobs])
+
+    def _namespace(self, job: Job) -> str:
+        env = self._settings.environment(job.environment)
+        return env.namespace if env is not None else job.environment
+
+    @docs(tags=["environments"], summary="Compute environments")
+    @querystring_schema(EnvironmentsQuerySchema)
+    @response_schema(EnvironmentSchema(many=True), 200)
+    async def environments(self, request: web.Request) -> web.Response:
+        chain_id = parse_chain_id(request.query.get("chainId"))
+        states = await self._service.environments(chain_id)
+        return web.json_response([environment_object(s, self._settings) for s in states])

@@ -1,0 +1,131 @@
+"""The documented shapes of queries and responses, and the OpenAPI + Swagger UI setup.
+
+The OpenAPI document at /spec is generated at start-up from these schemas and the request
+schemas in `schemas.py` (aiohttp-apigami reads the handlers' decorators). Response bodies are
+built by `render.py`; tests load every rendered object with these schemas so the two agree.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp_apigami import setup_aiohttp_apispec
+from marshmallow import Schema, fields
+
+from operator_argo import __version__
+
+SPEC_PATH = "/spec"
+DOCS_PATH = "/api/v1/docs"
+
+
+class ErrorSchema(Schema):
+    error = fields.String(required=True)
+
+
+class ResultFileSchema(Schema):
+    filename = fields.String(required=True)
+    filesize = fields.Integer(required=True)
+    type = fields.String(required=True)
+
+
+class TerminationSchema(Schema):
+    exitCode = fields.Integer(allow_none=True)  # the wire name
+    OOMKilled = fields.Boolean()
+
+
+class StatusSchema(Schema):
+    """A job's status object."""
+
+    agreementId = fields.String(required=True)
+    jobId = fields.String(required=True)
+    owner = fields.String(required=True)
+    status = fields.Integer(required=True)
+    statusText = fields.String(required=True)
+    dateCreated = fields.String(required=True, metadata={"description": "epoch seconds"})
+    dateFinished = fields.String(required=True, allow_none=True)
+    results = fields.Raw(
+        required=True,
+        metadata={"description": '"" until published, then a list of {filename,filesize,type}'},
+    )
+    stopreq = fields.Integer(required=True, metadata={"description": "0, 1 requested, 2 timeout"})
+    removed = fields.Integer(required=True)
+    algoDID = fields.String(required=True)
+    inputDID = fields.List(fields.String(), required=True)
+    terminationDetails = fields.Nested(TerminationSchema, allow_none=True)
+    algorithmStartedAt = fields.String(allow_none=True)
+
+
+class RunningJobSchema(Schema):
+    agreementId = fields.String(required=True)
+    jobId = fields.String(required=True)
+    owner = fields.String(required=True)
+    status = fields.Integer(required=True)
+    statusText = fields.String(required=True)
+    dateCreated = fields.String(required=True)
+    namespace = fields.String(required=True)
+    algoDID = fields.String(required=True)
+    inputDID = fields.List(fields.String(), required=True)
+
+
+class EnvironmentSchema(Schema):
+    id = fields.String(required=True)
+    cpuNumber = fields.Integer(required=True)
+    cpuType = fields.String(required=True)
+    gpuNumber = fields.Integer(required=True)
+    gpuType = fields.String(required=True)
+    ramGB = fields.Integer(required=True)
+    diskGB = fields.Integer(required=True)
+    priceMin = fields.Float(required=True)
+    desc = fields.String(required=True)
+    currentJobs = fields.Integer(required=True)
+    maxJobs = fields.Integer(required=True)
+    consumerAddress = fields.String(required=True)
+    storageExpiry = fields.Integer(required=True)
+    maxJobDuration = fields.Integer(required=True)
+    lastSeen = fields.String(required=True)
+    allowedChainId = fields.List(fields.Integer())
+
+
+class InfoSchema(Schema):
+    software = fields.String(required=True)
+    version = fields.String(required=True)
+    address = fields.String(required=True)
+    algoTimeLimit = fields.String(required=True)
+    storageExpiry = fields.String(required=True, allow_none=True)
+
+
+class SignedQuerySchema(Schema):
+    providerSignature = fields.String(metadata={"description": "65-byte hex r||s||v"})
+    nonce = fields.String(metadata={"description": "integer, 19+ digits"})
+
+
+class FilterQuerySchema(SignedQuerySchema):
+    """GET/PUT/DELETE /compute (query string, or the same keys as a JSON body)."""
+
+    agreementId = fields.String()
+    jobId = fields.String()
+    owner = fields.String()
+
+
+class ResultQuerySchema(SignedQuerySchema):
+    jobId = fields.String(required=True)
+    owner = fields.String(required=True)
+    index = fields.Integer(required=True)
+    consumerSignature = fields.String(metadata={"description": "ignored"})
+
+
+class EnvironmentsQuerySchema(Schema):
+    chainId = fields.Integer()
+
+
+def setup_openapi(app: web.Application) -> None:
+    """Serve the generated OpenAPI document at /spec and Swagger UI at /api/v1/docs."""
+    setup_aiohttp_apispec(
+        app,
+        title="operator-argo",
+        version=__version__,
+        url=SPEC_PATH,
+        swagger_path=DOCS_PATH,
+        static_path=f"{DOCS_PATH}/static",
+        openapi_version="3.0.3",
+        in_place=True,
+    )

@@ -1,0 +1,112 @@
+"""Response bodies: status, running-job, environment and info objects, field by field as the
+contract has them. Plain dicts (the hot path); tests check them against the documented schemas."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from operator_argo import __version__
+from operator_argo.config import Settings
+from operator_argo.domain.job import Job
+from operator_argo.service.environments import EnvironmentState
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def epoch_text(moment: dt.datetime) -> str:
+    """Epoch seconds as a string with a six-digit fraction, computed exactly (no float)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    delta = moment - _EPOCH
+    seconds = delta.days * 86_400 + delta.seconds
+    return f"{seconds}.{delta.microseconds:06d}"
+
+
+def _termination(job: Job) -> dict[str, Any] | None:
+    if job.termination is None:
+        return None
+    return {"exitCode": job.termination.exit_code, "OOMKilled": job.termination.oom_killed}
+
+
+def status_object(job: Job) -> dict[str, Any]:
+    """The status object of GET/PUT/POST /compute. Results never carry their storage key."""
+    results: Any = ""
+    if job.results is not None:
+        results = [
+            {"filename": item.filename, "filesize": item.filesize, "type": item.type}
+            for item in job.results
+        ]
+    return {
+        "agreementId": job.agreement_id,
+        "jobId": job.job_id,
+        "owner": job.owner,
+        "status": int(job.status),
+        "statusText": job.status.text,
+        "dateCreated": epoch_text(job.date_created),
+        "dateFinished": None if job.date_finished is None else epoch_text(job.date_finished),
+        "results": results,
+        "stopreq": int(job.stopreq),
+        "removed": 1 if job.removed else 0,
+        "algoDID": job.algo_did,
+        "inputDID": job.input_dids,
+        "terminationDetails": _termination(job),
+        "algorithmStartedAt": None
+        if job.algorithm_started_at is None
+        else epoch_text(job.algorithm_started_at),
+    }
+
+
+def running_job_object(job: Job, namespace: str) -> dict[str, Any]:
+    """One element of GET /runningjobs."""
+    return {
+        "agreementId": job.agreement_id,
+        "jobId": job.job_id,
+        "owner": job.owner,
+        "status": int(job.status),
+        "statusText": job.status.text,
+        "dateCreated": epoch_text(job.date_created),
+        "namespace": namespace,
+        "algoDID": job.algo_did,
+        "inputDID": job.input_dids,
+    }
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def environment_object(state: EnvironmentState, settings: Settings) -> dict[str, Any]:
+    """One element of GET /environments; `consumerAddress` is an address, never a key."""
+    env = state.environment
+    body: dict[str, Any] = {
+        "id": env.id,
+        "cpuNumber": env.cpu_number,
+        "cpuType": env.cpu_type,
+        "gpuNumber": env.gpu_number,
+        "gpuType": env.gpu_type,
+        "ramGB": env.ram_gb,
+        "diskGB": env.disk_gb,
+        "priceMin": _number(env.price_min),
+        "desc": env.desc,
+        "currentJobs": state.current_jobs,
+        "maxJobs": env.max_jobs,
+        "consumerAddress": env.consumer_address,
+        "storageExpiry": env.storage_expiry or settings.storage_expiry,
+        "maxJobDuration": env.max_job_duration,
+        "lastSeen": epoch_text(state.last_seen),
+    }
+    if env.allowed_chain_ids is not None:
+        body["allowedChainId"] = list(env.allowed_chain_ids)
+    return body
+
+
+def info_object(settings: Settings) -> dict[str, Any]:
+    """GET /: what this service is."""
+    return {
+        "software": "Operator service",
+        "version": __version__,
+        "address": settings.operator_address,
+        "algoTimeLimit": str(settings.algo_pod_timeout),
+        "storageExpiry": str(settings.storage_expiry) if settings.storage_expiry else None,
+    }

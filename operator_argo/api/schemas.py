@@ -1,0 +1,195 @@
+"""Marshmallow schemas of the HTTP edge: request bodies to domain types, and the documented
+response shapes the OpenAPI document is generated from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+
+from operator_argo.domain.errors import InvalidRequest
+from operator_argo.domain.job import (
+    AlgorithmSpec,
+    ContainerSpec,
+    InputSpec,
+    JobSpec,
+    RemoteSource,
+)
+
+_TEXT = validate.Length(max=4096)
+_ID = validate.Length(min=1, max=1024)
+
+
+class _Lenient(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class UrlList(fields.Field):
+    """A list of URL strings; a single string or null is accepted too (the provider sends both)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        raise ValidationError("must be a list of URL strings")
+
+
+class InputRemoteSchema(_Lenient):
+    txId = fields.String(required=True, validate=_ID)  # the wire name
+    serviceId = fields.String(required=True, validate=_ID)
+    userdata = fields.Raw(load_default=None, allow_none=True)
+
+    @post_load
+    def to_domain(self, data: dict[str, Any], **_: Any) -> RemoteSource:
+        return RemoteSource(
+            tx_id=data["txId"], service_id=data["serviceId"], user_data=data["userdata"]
+        )
+
+
+class AlgorithmRemoteSchema(_Lenient):
+    serviceEndpoint = fields.String(load_default=None, allow_none=True, validate=_TEXT)
+    txId = fields.String(required=True, validate=_ID)
+    serviceId = fields.String(required=True, validate=_ID)
+    userData = fields.Raw(load_default=None, allow_none=True)
+
+    @post_load
+    def to_domain(self, data: dict[str, Any], **_: Any) -> RemoteSource:
+        return RemoteSource(
+            tx_id=data["txId"],
+            service_id=data["serviceId"],
+            user_data=data["userData"],
+            service_endpoint=data["serviceEndpoint"],
+        )
+
+
+class InputSchema(_Lenient):
+    index = fields.Integer(load_default=None, allow_none=True, strict=True)
+    id = fields.String(required=True, validate=_ID)
+    url = UrlList(load_default=())
+    remote = fields.Nested(InputRemoteSchema, load_default=None, allow_none=True)
+
+
+class ContainerSchema(_Lenient):
+    entrypoint = fields.String(required=True, validate=_TEXT)
+    image = fields.String(required=True, validate=_ID)
+    tag = fields.String(load_default="latest", validate=validate.Length(max=256))
+    checksum = fields.String(load_default="", validate=validate.Length(max=256))
+
+    @post_load
+    def to_domain(self, data: dict[str, Any], **_: Any) -> ContainerSpec:
+        return ContainerSpec(**data)
+
+
+class AlgorithmSchema(_Lenient):
+    id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1024))
+    rawcode = fields.String(load_default="", allow_none=True)
+    url = UrlList(load_default=())
+    remote = fields.Nested(AlgorithmRemoteSchema, load_default=None, allow_none=True)
+    container = fields.Nested(ContainerSchema, required=True)
+    algocustomdata = fields.Raw(load_default=None, allow_none=True)
+    algouserdata = fields.Raw(load_default=None, allow_none=True)
+
+    @post_load
+    def to_domain(self, data: dict[str, Any], **_: Any) -> AlgorithmSpec:
+        # algoDID: `id` when the key is present (maybe ""), otherwise "raw" (did None).
+        return AlgorithmSpec(
+            did=data["id"],
+            container=data["container"],
+            rawcode=data["rawcode"] or "",
+            urls=data["url"],
+            remote=data["remote"],
+            custom_data=data["algocustomdata"],
+            user_data=data["algouserdata"],
+        )
+
+
+class ComputeSchema(_Lenient):
+    Instances = fields.Integer(load_default=1)
+    namespace = fields.String(load_default=None, allow_none=True)
+    maxtime = fields.Integer(load_default=None, allow_none=True)
+
+
+class OutputSchema(_Lenient):
+    metadataUri = fields.String(load_default=None, allow_none=True, validate=_TEXT)
+
+
+class StageSchema(_Lenient):
+    """One workflow stage: the datasets, the algorithm, advisory compute hints, the output."""
+
+    input = fields.List(fields.Nested(InputSchema), required=True)
+    algorithm = fields.Nested(AlgorithmSchema, required=True)
+    compute = fields.Nested(ComputeSchema, required=True)
+    output = fields.Nested(OutputSchema, required=True)
+
+    @post_load
+    def to_domain(self, data: dict[str, Any], **_: Any) -> JobSpec:
+        inputs = tuple(
+            InputSpec(
+                index=i if item["index"] is None else item["index"],
+                did=item["id"],
+                urls=item["url"],
+                remote=item["remote"],
+            )
+            for i, item in enumerate(data["input"])
+        )
+        return JobSpec(
+            inputs=inputs, algorithm=data["algorithm"], metadata_uri=data["output"]["metadataUri"]
+        )
+
+
+class WorkflowSchema(_Lenient):
+    stages = fields.List(fields.Nested(StageSchema), required=True)
+
+
+class StartRequestSchema(_Lenient):
+    """The body of POST /compute (documentation; parsing is done by `parse_start`)."""
+
+    workflow = fields.Nested(WorkflowSchema, required=True)
+    agreementId = fields.String(required=True)
+    owner = fields.String(required=True)
+    providerSignature = fields.String(required=True)
+    environment = fields.String(required=True)
+    nonce = fields.Integer(required=True, metadata={"description": "may have 19+ digits"})
+    chainId = fields.Integer(allow_none=True)
+    providerAddress = fields.String(allow_none=True)
+    validUntil = fields.Integer(allow_none=True, metadata={"description": "unix seconds"})
+
+
+_STAGE_KEYS = ("input", "algorithm", "compute", "output")
+_STAGE_SCHEMA = StageSchema()
+
+
+def first_error(messages: Any, path: str = "") -> str:
+    """The first message of a marshmallow error tree, prefixed with its dotted field path."""
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        return first_error(value, f"{path}.{key}" if path else str(key))
+    if isinstance(messages, list) and messages:
+        return first_error(messages[0], path)
+    return f"{path}: {messages}" if path else str(messages)
+
+
+def parse_workflow(workflow: object) -> JobSpec:
+    """The job spec of a `workflow` body field; InvalidRequest with the original's messages."""
+    if not isinstance(workflow, dict):
+        raise InvalidRequest("workflow must be an object")
+    stages = workflow.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise InvalidRequest("workflow.stages must be a list with one stage")
+    if len(stages) > 1:
+        raise InvalidRequest("Multiple stages are not supported yet")
+    stage = stages[0]
+    if not isinstance(stage, dict):
+        raise InvalidRequest("workflow.stages.0 must be an object")
+    for key in _STAGE_KEYS:
+        if stage.get(key) is None:
+            raise InvalidRequest(f"Missing {key} in stage 0")
+    try:
+        spec: JobSpec = _STAGE_SCHEMA.load(stage)
+    except ValidationError as exc:
+        raise InvalidRequest(first_error(exc.messages, "stage 0")) from None
+    return spec

@@ -1,0 +1,84 @@
+"""Service routes: info (/), health and readiness probes, metrics, and the admin schema init."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from aiohttp_apigami import docs, response_schema
+
+from operator_argo.api.docs import ErrorSchema, InfoSchema
+from operator_argo.api.render import info_object
+from operator_argo.config import Settings
+from operator_argo.domain.errors import Forbidden, OperatorError, Unavailable
+from operator_argo.observability.metrics import render_metrics
+
+log = structlog.get_logger(__name__)
+
+ADMIN_REFUSED = "Access admin route failed due to invalid admin address."
+
+
+class SystemRoutes:
+    """Routes that are about the service itself rather than jobs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ready: Callable[[], Awaitable[None]],
+        migrate: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._settings = settings
+        self._ready = ready
+        self._migrate = migrate
+        self._admins = frozenset(admin.lower() for admin in settings.allowed_admins)
+
+    def add_to(self, app: web.Application, prefix: str) -> None:
+        app.router.add_get("/", self.info)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_post(f"{prefix}/pgsqlinit", self.pgsqlinit)
+
+    @docs(tags=["service"], summary="What this service is")
+    @response_schema(InfoSchema, 200)
+    async def info(self, request: web.Request) -> web.Response:
+        return web.json_response(info_object(self._settings))
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """The process is up and its event loop answers."""
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        """The process can serve: its database answers."""
+        try:
+            await self._ready()
+        except OperatorError as exc:
+            raise Unavailable(f"not ready: {exc.message}") from exc
+        except Exception as exc:
+            log.warning("readiness_check_failed", error=str(exc), error_type=type(exc).__name__)
+            raise Unavailable("not ready") from exc
+        return web.json_response({"status": "ok"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body, content_type = render_metrics()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    @docs(
+        tags=["service"],
+        summary="Create or update the database schema (idempotent)",
+        parameters=[
+            {"in": "header", "name": "Admin", "required": True, "schema": {"type": "string"}}
+        ],
+        responses={403: {"description": "not an admin", "schema": ErrorSchema}},
+    )
+    async def pgsqlinit(self, request: web.Request) -> web.Response:
+        admin = request.headers.get("Admin", "").strip().lower()
+        if not admin or admin not in self._admins:
+            raise Forbidden(ADMIN_REFUSED)
+        await self._migrate()
+        log.info("schema_migrated_by_admin")
+        return web.json_response({"status": "ok"})

@@ -1,0 +1,102 @@
+"""Provider signatures: parse a 65-byte r||s||v hex signature and recover who signed a message.
+
+The provider signs `keccak256("\\x19Ethereum Signed Message:\\n32" || keccak256(utf8(message)))`,
+which is eth-account's `sign_message(encode_defunct(primitive=keccak(text=message)), key)`.
+This module is the only place the API's request path touches eth-account and eth-keys.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+
+import eth_keys.backends
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_keys.backends.coincurve import CoinCurveECCBackend, is_coincurve_available
+from eth_keys.exceptions import BadSignature
+from eth_utils.crypto import keccak
+
+from operator_argo.domain.errors import ConfigurationError, InvalidSignature
+
+SANE_RECURSION_LIMIT = 4000
+"""What the interpreter's recursion limit is brought back to after eth-account's import.
+
+Importing eth-account imports py_ecc, which raises the limit to 100,000; with that limit the C
+JSON decoder follows a deeply nested document until the C stack overflows and the process dies.
+"""
+
+_SIGNATURE = re.compile(r"^(?:0x)?([0-9a-fA-F]{130})$")
+
+
+def keep_sane_recursion_limit() -> None:
+    """Lower the recursion limit back to a value the C stack can take, if an import raised it."""
+    if sys.getrecursionlimit() > SANE_RECURSION_LIMIT:
+        sys.setrecursionlimit(SANE_RECURSION_LIMIT)
+
+
+keep_sane_recursion_limit()
+
+
+def ensure_fast_backend() -> None:
+    """Fail start-up unless eth-keys recovers signatures with coincurve.
+
+    eth-keys picks its backend from the ECC_BACKEND_CLASS environment variable, else coincurve
+    when it imports, else a pure-Python backend that is about fifty times slower.
+    """
+    keep_sane_recursion_limit()
+    if not is_coincurve_available():
+        raise ConfigurationError("coincurve is not importable: signature recovery would be slow")
+    try:
+        backend_class = eth_keys.backends.get_backend_class()
+    except ImportError as exc:
+        raise ConfigurationError(f"ECC_BACKEND_CLASS names no importable class: {exc}") from None
+    if backend_class is not CoinCurveECCBackend:
+        raise ConfigurationError(
+            f"signature recovery would use {backend_class.__module__}.{backend_class.__name__}; "
+            "leave ECC_BACKEND_CLASS unset or set it to eth_keys.backends.CoinCurveECCBackend"
+        )
+
+
+@functools.cache
+def _account() -> Account:
+    # An instance with its backend resolved once, instead of once per call (the class default).
+    account = Account()
+    if eth_keys.backends.get_backend_class() is CoinCurveECCBackend:
+        account.set_key_backend(CoinCurveECCBackend())
+    return account
+
+
+def parse_signature(signature: object) -> bytes:
+    """The 65 signature bytes with v normalised to 0/1; InvalidSignature for anything else."""
+    if not isinstance(signature, str):
+        raise InvalidSignature("providerSignature must be a hex string")
+    match = _SIGNATURE.match(signature.strip())
+    if match is None:
+        raise InvalidSignature("providerSignature must be 65 bytes of hex (r||s||v)")
+    raw = bytes.fromhex(match.group(1))
+    v = raw[64]
+    if v in (27, 28):
+        v -= 27
+    if v not in (0, 1):
+        raise InvalidSignature("providerSignature has an invalid recovery id (v)")
+    return raw[:64] + bytes((v,))
+
+
+def recover_signer(message: str, signature: object) -> str:
+    """The checksummed address that signed `message`; InvalidSignature when none can be
+    recovered."""
+    raw = parse_signature(signature)
+    signable = encode_defunct(primitive=keccak(text=message))
+    try:
+        return str(_account().recover_message(signable, signature=raw))
+    except (BadSignature, ValueError) as exc:
+        raise InvalidSignature("providerSignature cannot be recovered") from exc
+
+
+def sign_text(message: str, private_key: str | bytes) -> str:
+    """Sign `message` the way a provider does; 0x-prefixed hex. (For tools and tests.)"""
+    signable = encode_defunct(primitive=keccak(text=message))
+    signed = Account.sign_message(signable, private_key)
+    return "0x" + bytes(signed.signature).hex()

@@ -1,0 +1,173 @@
+"""Job use-cases behind the HTTP API: start, status, stop, delete, results and environments."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import structlog
+
+from operator_argo.config import Settings
+from operator_argo.domain.errors import Conflict, NotFound, Unavailable
+from operator_argo.domain.job import Job, JobFilter, JobId, NewJob, ResultFile
+from operator_argo.domain.ports import Engine, JobStore, ResultReader
+from operator_argo.service.environments import (
+    EnvironmentState,
+    environment_states,
+    find_environment,
+)
+
+log = structlog.get_logger(__name__)
+
+AGREEMENT_IN_USE = "`agreementId` already in use for other job."
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _uuid_hex() -> JobId:
+    return JobId(uuid.uuid4().hex)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ResultDownload:
+    """One result file of a job, ready to be streamed."""
+
+    file: ResultFile
+    size: int
+    reader: ResultReader
+
+    def read(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of the file, in chunks."""
+        return self.reader.read(self.file, start, end)
+
+
+class JobService:
+    """The use-cases of the public API, over the store, the engine and the result storage."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        engine: Engine | None,
+        results: ResultReader | None,
+        *,
+        clock: Callable[[], dt.datetime] = _utc_now,
+        new_job_id: Callable[[], JobId] = _uuid_hex,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._engine = engine
+        self._results = results
+        self._clock = clock
+        self._new_job_id = new_job_id
+
+    def next_job_id(self) -> JobId:
+        """A fresh job id (32 lowercase hex characters)."""
+        return self._new_job_id()
+
+    async def check_start(self, environment: str, chain_id: int | None, agreement_id: str) -> None:
+        """The cheap checks of a start, before the signature is verified: the environment exists
+        and accepts the chain, and no unfinished job uses the agreement id."""
+        find_environment(self._settings.environments, environment, chain_id)
+        jobs = await self._store.find_jobs(JobFilter(agreement_id=agreement_id))
+        if any(not job.is_finished for job in jobs):
+            raise Conflict(AGREEMENT_IN_USE)
+
+    async def start(self, new: NewJob) -> Job:
+        """Queue a job (status 1). The store's unique index is the real agreementId guard."""
+        find_environment(self._settings.environments, new.environment, new.chain_id)
+        job = await self._store.insert_job(new)
+        log.info("job_created", job_id=job.job_id, environment=job.environment, owner=job.owner)
+        return job
+
+    async def status(self, flt: JobFilter) -> list[Job]:
+        """Jobs matching every set field of `flt`, oldest first."""
+        return await self._store.find_jobs(flt)
+
+    async def stop(self, flt: JobFilter) -> list[Job]:
+        """Request a stop of the matching jobs: queued ones finish at once, claimed ones are
+        asked to stop through the engine (its failure is logged: the request stays recorded)."""
+        jobs = await self._store.request_stop(flt)
+        for job in jobs:
+            if job.is_finished or job.submitted_at is None:
+                continue
+            await self._stop_workflow(job)
+        return jobs
+
+    async def _stop_workflow(self, job: Job) -> None:
+        if self._engine is None:
+            log.warning("job_stop_without_engine", job_id=job.job_id)
+            return
+        try:
+            await self._engine.stop(job)
+        except Exception as exc:  # any engine failure: the stop stays recorded
+            log.warning(
+                "job_stop_engine_failed",
+                job_id=job.job_id,
+                error=str(exc),
+                error_type=type(exc).__name__,
+            )
+        else:
+            log.info("job_stop_requested", job_id=job.job_id)
+
+    async def delete(self, flt: JobFilter) -> list[Job]:
+        """Stop the matching jobs if needed, delete their results, mark them removed."""
+        jobs = await self._store.find_jobs(flt)
+        if any(not job.is_finished for job in jobs):
+            await self.stop(flt)
+        removed = []
+        for job in jobs:
+            await self._delete_results(job)
+            after = await self._store.mark_removed(job.job_id)
+            removed.append(after or job)
+            log.info("job_removed", job_id=job.job_id)
+        return removed
+
+    async def _delete_results(self, job: Job) -> None:
+        if not job.results or job.results_deleted_at is not None:
+            return
+        if self._results is None:
+            log.warning("job_results_kept_without_storage", job_id=job.job_id)
+            return
+        try:
+            await self._results.delete_job(job.job_id, job.results)
+        except Exception as exc:  # the janitor retries: keep the job's removal
+            log.warning(
+                "job_results_delete_failed",
+                job_id=job.job_id,
+                error=str(exc),
+                error_type=type(exc).__name__,
+            )
+            return
+        await self._store.mark_results_deleted(job.job_id)
+
+    async def running_jobs(self) -> list[Job]:
+        """Jobs neither finished nor removed, oldest first."""
+        return await self._store.running_jobs()
+
+    async def result(self, job_id: str, owner: str, index: int) -> ResultDownload:
+        """Result file number `index` of a job the caller owns."""
+        job = await self._store.get_job(job_id)
+        if job is None or job.owner.lower() != owner.lower():
+            raise NotFound("No such job")
+        if job.results_deleted_at is not None:
+            raise NotFound("The results of this compute job were deleted")
+        if job.results is None or not 0 <= index < len(job.results):
+            raise NotFound(f"No such index {index} in this compute job")
+        if self._results is None:
+            raise Unavailable("Result storage is not configured")
+        file = job.results[index]
+        size = await self._results.size(file)
+        return ResultDownload(file=file, size=size, reader=self._results)
+
+    async def environments(self, chain_id: int | None) -> list[EnvironmentState]:
+        """The environments accepting `chain_id`, with their current job counts."""
+        active = await self._store.count_active()
+        return environment_states(self._settings.environments, active, chain_id, self._clock())
+
+    def now(self) -> dt.datetime:
+        return self._clock()
