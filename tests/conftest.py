@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -76,7 +78,7 @@ class PostgresServer:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres_server() -> Iterator[PostgresServer]:
     """The session's PostgreSQL server: external (POSTGRES_HOST) or one embedded server."""
     host = os.environ.get("POSTGRES_HOST", "").strip()
     if host:
@@ -87,13 +89,23 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
             password=os.environ.get("POSTGRES_PASSWORD", ""),
         )
         return
-    embedded = start_server(tmp_path_factory.mktemp("postgres") / "pgdata")
+    # Not under pytest's numbered temp dirs: concurrent pytest sessions prune those.
+    root = Path(tempfile.mkdtemp(prefix="operator-argo-pg-"))
+    embedded = start_server(root / "pgdata")
     try:
-        yield PostgresServer(
+        server = PostgresServer(
             host=str(embedded.socket_dir), port=embedded.port, user=SUPERUSER, password=""
         )
+        with psycopg.connect(server.conninfo(server.admin_db), autocommit=True) as conn:
+            # A throw-away server: durability costs time and buys nothing.
+            conn.execute("ALTER SYSTEM SET fsync = off")
+            conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+            conn.execute("ALTER SYSTEM SET full_page_writes = off")
+            conn.execute("SELECT pg_reload_conf()")
+        yield server
     finally:
         stop_server(embedded)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
