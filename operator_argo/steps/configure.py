@@ -23,7 +23,6 @@ from operator_argo.domain.progress import CONFIGURE_ALGORITHM_FAILED, CONFIGURE_
 from operator_argo.steps.env import StepEnv, read_step_env, write_result
 from operator_argo.steps.logs import close_step_log, human_bytes, open_step_log, rate
 from operator_argo.steps.provider import ProviderClient, service_endpoint
-from operator_argo.steps.signer import DownloadSigner
 from operator_argo.steps.transfer import ByteBudget, Fetcher, open_session
 
 EXIT_BAD_ENVIRONMENT = 2
@@ -74,15 +73,7 @@ class Provisioner:
         self._fetcher = fetcher
         self._log = log
         self._budget = ByteBudget(env.max_input_bytes)
-        self._env_key = env.env_key
-        self._provider: ProviderClient | None = None
-
-    @property
-    def provider(self) -> ProviderClient:
-        if self._provider is None:  # the key is parsed only when a provider download needs it
-            signer = DownloadSigner(self._env_key) if self._env_key else None
-            self._provider = ProviderClient(self._fetcher, signer)
-        return self._provider
+        self.provider = ProviderClient(fetcher, env.env_key)
 
     async def _try_ddo(self, metadata_uri: str | None, did: str | None, label: str) -> Any:
         """Save the DDO when it can be resolved; its absence does not fail a URL asset."""

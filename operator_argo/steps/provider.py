@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from operator_argo.domain.errors import TransferFailed
 from operator_argo.domain.job import did_folder
-from operator_argo.steps.signer import DownloadSigner
 from operator_argo.steps.transfer import ByteBudget, Fetcher
+
+if TYPE_CHECKING:  # eth-account takes seconds to import: only jobs with remote assets pay
+    from operator_argo.steps.signer import DownloadSigner
 
 DDO_PATH = "/api/aquarius/assets/ddo/"
 FILEINFO_PATH = "/api/services/fileinfo"
@@ -35,9 +37,20 @@ def service_endpoint(ddo: Any, service_id: str, label: str) -> str:
 class ProviderClient:
     """Talks to Aquarius (DDOs) and providers (fileinfo, signed downloads) for one job."""
 
-    def __init__(self, fetcher: Fetcher, signer: DownloadSigner | None) -> None:
+    def __init__(self, fetcher: Fetcher, env_key: str) -> None:
         self._fetcher = fetcher
-        self._signer = signer
+        self._env_key = env_key
+        self._signer: DownloadSigner | None = None
+
+    def _get_signer(self, label: str) -> DownloadSigner:
+        """The key is parsed (and eth-account imported) only when a download needs it."""
+        if self._signer is None:
+            if not self._env_key:
+                raise TransferFailed(f"{label}: no environment key to sign provider downloads")
+            from operator_argo.steps.signer import DownloadSigner  # noqa: PLC0415 (slow import)
+
+            self._signer = DownloadSigner(self._env_key)
+        return self._signer
 
     async def fetch_ddo(self, metadata_uri: str, did: str, ddo_dir: Path, *, label: str) -> Any:
         """Fetch the DDO of `did`, save it as ddos/<did folder>, and return it parsed."""
@@ -71,17 +84,16 @@ class ProviderClient:
         label: str,
     ) -> int:
         """Download file `index` of `did`, signed by the environment's key."""
-        if self._signer is None:
-            raise TransferFailed(f"{label}: no environment key to sign provider downloads")
-        nonce = self._signer.next_nonce()
+        signer = self._get_signer(label)
+        nonce = signer.next_nonce()
         params = {
             "fileIndex": str(index),
             "documentId": did,
             "transferTxId": tx_id,
             "serviceId": service_id,
-            "consumerAddress": self._signer.address,
+            "consumerAddress": signer.address,
             "nonce": str(nonce),
-            "signature": self._signer.sign(did, nonce),
+            "signature": signer.sign(did, nonce),
         }
         if user_data is not None:
             params["userdata"] = json.dumps(user_data)
