@@ -223,11 +223,14 @@ async def test_no_secret_reaches_the_log_or_the_result(ocean: FakeOcean, job_dir
     remote = RemoteSource(
         tx_id="0xtx", service_id="svc", user_data={"password": "hunter2-userdata"}
     )
+    private_url = ocean.file_url("private-dataset-path") + "?token=t0k3n"
     spec = make_spec(
-        [InputSpec(index=0, did=DID_A, remote=remote),
-         InputSpec(index=1, did=DID_B, urls=(ocean.file_url("private-dataset-path") + "?token=t0k3n",))],
+        [
+            InputSpec(index=0, did=DID_A, remote=remote),
+            InputSpec(index=1, did=DID_B, urls=(private_url,)),
+        ],
         metadata_uri=ocean.url,
-    )  # fmt: skip
+    )
     run = await run_step("configure", configure_env(job_dirs, spec))
     assert run.code == 0, run.stderr
     log = (job_dirs.admin / "logs" / "configure.log").read_text()

@@ -46,8 +46,11 @@ async def test_outputs_then_logs_in_contract_order(job_dirs: JobDirs, tmp_path: 
         ("publish.log", "publishLog"),
     ]
     assert [f["key"] for f in files[:4]] == [
-        f"{JOB_ID}/a.csv", f"{JOB_ID}/outputs/algorithm.log", f"{JOB_ID}/b.txt", f"{JOB_ID}/algorithm.log"
-    ]  # fmt: skip
+        f"{JOB_ID}/a.csv",
+        f"{JOB_ID}/outputs/algorithm.log",
+        f"{JOB_ID}/b.txt",
+        f"{JOB_ID}/algorithm.log",
+    ]
     for item in files:
         stored = results / item["key"]
         assert stored.stat().st_size == item["filesize"]
