@@ -31,7 +31,17 @@ from aiohttp import web
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
+from operator_argo.domain.job import (
+    Address,
+    AlgorithmSpec,
+    ContainerSpec,
+    InputSpec,
+    Job,
+    JobId,
+    JobSpec,
+)
 from operator_argo.domain.observation import Observation
+from operator_argo.domain.status import JobStatus
 from operator_argo.engines.argo.client import KubeClient
 
 TOKEN = "fake-token"
@@ -172,6 +182,27 @@ def sample_workflow(
         "metadata": {"name": f"c2d-{job_id}", "labels": labels},
         "spec": spec,
     }
+
+
+def sample_job(job_id: str = "a1" * 16, environment: str = "ocean-compute") -> Job:
+    """A queued job with one URL input and raw-code algorithm, for building real workflows."""
+    spec = JobSpec(
+        inputs=(InputSpec(index=0, did="did:op:1234", urls=("http://127.0.0.1:9/data",)),),
+        algorithm=AlgorithmSpec(
+            did=None,
+            container=ContainerSpec(entrypoint="python $ALGO", image="python", tag="3.11"),
+            rawcode="print('hi')",
+        ),
+    )
+    return Job(
+        job_id=JobId(job_id),
+        owner=Address("0xAbC"),
+        agreement_id=f"agreement-{job_id}",
+        environment=environment,
+        spec=spec,
+        status=JobStatus.QUEUED,
+        date_created=dt.datetime.now(dt.UTC),
+    )
 
 
 @dataclasses.dataclass

@@ -25,6 +25,7 @@ from kubernetes.aio import config as kconfig
 
 from operator_argo.config import Settings
 from operator_argo.domain.errors import (
+    ConfigurationError,
     Forbidden,
     NotFound,
     OperatorError,
@@ -129,9 +130,7 @@ class KubeClient:
                 kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except (kconfig.ConfigException, OSError) as exc:
             where = settings.kubeconfig or "the in-cluster service account"
-            raise TransientEngineError(
-                f"cannot load Kubernetes config from {where}: {exc}"
-            ) from exc
+            raise ConfigurationError(f"cannot load Kubernetes config from {where}: {exc}") from exc
         return cls(kclient.ApiClient(configuration))
 
     async def close(self) -> None:

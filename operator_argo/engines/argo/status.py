@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import enum
 import gzip
@@ -213,3 +214,28 @@ def classify_workflow(obj: Mapping[str, Any]) -> WorkflowState:
         Phase.FAILED: WorkflowState.FAILED,
         Phase.ERROR: WorkflowState.ERROR,
     }.get(obs.phase or Phase.PENDING, WorkflowState.RUNNING)
+
+
+def overdue_observation(
+    obj: Mapping[str, Any], now: dt.datetime, grace: float
+) -> Observation | None:
+    """A finished observation for a workflow still reported running `grace` seconds past its
+    `spec.activeDeadlineSeconds` (Argo should have failed it by then), else None."""
+    obs = parse_workflow(obj)
+    deadline = _map(obj.get("spec")).get("activeDeadlineSeconds")
+    if obs.finished or not isinstance(deadline, int) or isinstance(deadline, bool):
+        return None
+    created = _map(obj.get("metadata")).get("creationTimestamp")
+    started = obs.started_at or parse_time(created)
+    if started is None:
+        return None
+    overdue = (now - started).total_seconds() - deadline
+    if overdue < grace:
+        return None
+    message = (
+        f"the workflow was still {(obs.phase or Phase.PENDING).value} {int(overdue)}s past "
+        f"its {deadline}s deadline; the watchdog ended it"
+    )
+    return dataclasses.replace(
+        obs, phase=Phase.FAILED, message=message, deadline_exceeded=True, finished_at=now
+    )
