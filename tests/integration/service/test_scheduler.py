@@ -1,0 +1,138 @@
+"""The admission queue on a real database: FIFO, maxJobs, idempotence and outages."""
+
+from __future__ import annotations
+
+import asyncio
+
+from operator_argo.config import Settings
+from operator_argo.domain.errors import PermanentEngineError, TransientEngineError
+from operator_argo.domain.job import Job, JobFilter, JobUpdate
+from operator_argo.domain.status import JobStatus, StopReason
+from operator_argo.service.scheduler import Scheduler
+from operator_argo.store.database import Database
+from operator_argo.store.jobs import PostgresJobStore
+from tests.fakes.engine import RecordingEngine
+from tests.integration.service.conftest import new_job
+
+FINISHED = JobUpdate(status=JobStatus.FINISHED, finished=True, results=())
+
+
+async def test_fifo_per_environment_and_never_more_than_max_jobs(
+    service_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    jobs = [await job_store.insert_job(new_job("env-a")) for _ in range(5)]
+    other = await job_store.insert_job(new_job("env-b"))
+    engine = RecordingEngine()
+    scheduler = Scheduler(service_settings, job_store, engine)
+
+    assert await scheduler.run_once() == 3  # two of env-a, one of env-b
+    assert engine.submitted == [jobs[0].job_id, jobs[1].job_id, other.job_id]
+    assert await scheduler.run_once() == 0  # full
+
+    await job_store.apply_update(jobs[0].job_id, FINISHED)
+    assert await scheduler.run_once() == 1
+    assert engine.submitted[-1] == jobs[2].job_id
+    stored = await job_store.get_job(jobs[2].job_id)
+    assert stored is not None and stored.workflow_name == f"c2d-{jobs[2].job_id}"
+
+
+async def test_cluster_outage_leaves_jobs_queued_and_retries(
+    service_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    job = await job_store.insert_job(new_job("env-a"))
+    engine = RecordingEngine(fail_with=TransientEngineError("cluster down"), fail_times=2)
+    scheduler = Scheduler(service_settings, job_store, engine)
+    for _ in range(2):
+        try:
+            await scheduler.run_once()
+        except TransientEngineError:
+            pass
+        else:
+            raise AssertionError("the outage must reach the loop so it backs off")
+        stored = await job_store.get_job(job.job_id)
+        assert (
+            stored is not None and stored.status is JobStatus.QUEUED and stored.submitted_at is None
+        )
+    assert await scheduler.run_once() == 1
+    assert engine.submitted == [job.job_id]
+
+
+async def test_backoff_is_capped_and_resets() -> None:
+    from operator_argo.service.scheduler import Backoff
+
+    backoff = Backoff(base=1.0, cap=8.0)
+    assert [backoff.next_delay() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    backoff.reset()
+    assert backoff.next_delay() == 1.0
+
+
+async def test_a_rejected_workflow_ends_the_job_instead_of_looping(
+    service_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    job = await job_store.insert_job(new_job("env-a"))
+    engine = RecordingEngine(fail_with=PermanentEngineError("invalid workflow"), fail_times=1)
+    await Scheduler(service_settings, job_store, engine).run_once()
+    stored = await job_store.get_job(job.job_id)
+    assert stored is not None and stored.status is JobStatus.FINISHED
+    assert stored.date_finished is not None and stored.error == "invalid workflow"
+
+
+async def test_a_stop_that_arrives_during_submission_reaches_the_engine(
+    service_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    job = await job_store.insert_job(new_job("env-a"))
+
+    async def stop_meanwhile(claimed: Job) -> None:
+        await job_store.request_stop(JobFilter(job_id=claimed.job_id))
+
+    engine = RecordingEngine(on_submit=stop_meanwhile)
+    await Scheduler(service_settings, job_store, engine).run_once()
+    assert engine.stopped == [job.job_id]
+    stored = await job_store.get_job(job.job_id)
+    assert stored is not None and stored.stopreq is StopReason.REQUESTED
+
+
+async def test_two_schedulers_on_one_database_never_exceed_max_jobs_nor_submit_twice(
+    service_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    total = 24
+    for _ in range(total):
+        await job_store.insert_job(new_job("env-a"))
+    max_jobs = service_settings.environment("env-a").max_jobs  # type: ignore[union-attr]
+    over_limit: list[int] = []
+
+    async def check_room(_: Job) -> None:
+        active = (await job_store.count_active()).get("env-a", 0)
+        if active > max_jobs:
+            over_limit.append(active)
+
+    engines = [RecordingEngine(on_submit=check_room), RecordingEngine(on_submit=check_room)]
+    databases = [Database.from_settings(service_settings) for _ in engines]
+    for db in databases:
+        await db.open()
+    try:
+        schedulers = [
+            Scheduler(service_settings, PostgresJobStore(db), engine)
+            for db, engine in zip(databases, engines, strict=True)
+        ]
+
+        async def finisher() -> None:
+            while sum(len(e.submitted) for e in engines) < total:
+                for engine in engines:
+                    for job_id in list(engine.submitted):
+                        await job_store.apply_update(job_id, FINISHED)
+                await asyncio.sleep(0.005)
+
+        async def drive(scheduler: Scheduler) -> None:
+            while sum(len(e.submitted) for e in engines) < total:
+                await scheduler.run_once()
+                await asyncio.sleep(0)
+
+        await asyncio.wait_for(asyncio.gather(finisher(), *(drive(s) for s in schedulers)), 60)
+    finally:
+        for db in databases:
+            await db.close()
+
+    submitted = engines[0].submitted + engines[1].submitted
+    assert len(submitted) == total and len(set(submitted)) == total
+    assert over_limit == []
