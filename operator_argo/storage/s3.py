@@ -14,7 +14,13 @@ from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 
 from operator_argo.config import S3Settings
-from operator_argo.domain.errors import NotFound, OperatorError, RangeNotSatisfiable, Unavailable
+from operator_argo.domain.errors import (
+    ConfigurationError,
+    NotFound,
+    OperatorError,
+    RangeNotSatisfiable,
+    Unavailable,
+)
 from operator_argo.storage.base import READ_CHUNK_BYTES, check_job_id, check_key
 
 T = TypeVar("T")
@@ -72,6 +78,8 @@ class S3Storage:
             return await asyncio.to_thread(func)
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _translate(exc, key) from exc
+        except ValueError as exc:  # the SDK's own checks of bucket and object names
+            raise ConfigurationError(f"S3 storage rejected the bucket or key of {key}") from exc
 
     async def put_file(self, key: str, path: Path) -> str:
         name = self.object_name(key)
