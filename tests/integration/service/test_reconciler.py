@@ -1,4 +1,4 @@
-"""The reconciler on a real database: observations become stored statuses, then the workflow goes."""
+"""The reconciler on a real database: observations become statuses, then the workflow goes."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from operator_argo.config import Settings
 from operator_argo.domain.errors import PermanentEngineError, TransientEngineError
 from operator_argo.domain.job import Job, JobFilter, JobUpdate
 from operator_argo.domain.status import JobStatus, StopReason
-from operator_argo.service.scheduler import Scheduler
+from operator_argo.service.scheduler import Backoff, Scheduler
 from operator_argo.store.database import Database
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.engine import RecordingEngine
@@ -58,8 +58,6 @@ async def test_cluster_outage_leaves_jobs_queued_and_retries(
 
 
 async def test_backoff_is_capped_and_resets() -> None:
-    from operator_argo.service.scheduler import Backoff
-
     backoff = Backoff(base=1.0, cap=8.0)
     assert [backoff.next_delay() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
     backoff.reset()
