@@ -87,3 +87,13 @@ def default_render(helm: str) -> Rendered:
 @pytest.fixture(scope="session")
 def production_render(helm: str) -> Rendered:
     return render(helm, "-f", str(PRODUCTION_VALUES))
+
+
+def settings_env(rendered: Rendered, directory: Path, **secrets: str) -> dict[str, str]:
+    """The server's environment as the rendered chart gives it: plain values, the mounted
+    environments file, and `secrets` standing in for the Secret references."""
+    env = {n: i["value"] for n, i in rendered.server_env().items() if "value" in i}
+    env_file = directory / "environments.yaml"
+    config = rendered.one("ConfigMap", "-environments")
+    env_file.write_text(config["data"]["environments.yaml"])
+    return env | {"OPERATOR_ENVIRONMENTS": str(env_file)} | secrets

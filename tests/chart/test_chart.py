@@ -21,6 +21,7 @@ from .conftest import (
     Rendered,
     render,
     run_helm,
+    settings_env,
 )
 
 PRODUCTION = yaml.safe_load(PRODUCTION_VALUES.read_text())
@@ -365,14 +366,8 @@ def test_chart_sets_every_setting_of_config(helm: str, production_render: Render
 
 def test_rendered_settings_load(production_render: Rendered, tmp_path: Path) -> None:
     """The plain env values and the environments file the chart renders pass load_settings."""
-    env = {n: i["value"] for n, i in production_render.server_env().items() if "value" in i}
-    env_file = tmp_path / "environments.yaml"
-    config = production_render.one("ConfigMap", "-environments")
-    env_file.write_text(config["data"]["environments.yaml"])
-    env |= {
-        "OPERATOR_ENVIRONMENTS": str(env_file),
-        "ALLOWED_PROVIDERS": '["0x2222222222222222222222222222222222222222"]',
-    }
+    provider = '["0x2222222222222222222222222222222222222222"]'
+    env = settings_env(production_render, tmp_path, ALLOWED_PROVIDERS=provider)
     settings = load_settings(env)
     assert settings.engine == "argo"
     assert settings.storage_backend == "s3"
