@@ -21,7 +21,9 @@ from hera.workflows.models import (
     VolumeClaimGC,
     VolumeMount,
 )
+from hera.workflows.models import Template as ModelTemplate
 from hera.workflows.models import Volume as PodVolume
+from hera.workflows.protocol import Templatable
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
@@ -180,16 +182,9 @@ def _volumes(environment: Environment, settings: Settings) -> list[Any]:
     return volumes
 
 
-def build_workflow(
-    job: Job,
-    environment: Environment,
-    settings: Settings,
-    *,
-    now: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """The Argo Workflow manifest (a plain dict) that runs `job` in `environment`."""
-    now = now or dt.datetime.now(dt.UTC)
-    algo_deadline = algorithm_deadline(job, environment, now)
+def _templates(
+    job: Job, environment: Environment, settings: Settings, algo_deadline: int
+) -> list[ModelTemplate | Templatable]:
     configure = _step_container(
         "configure",
         job,
@@ -214,6 +209,39 @@ def build_workflow(
             Step(name="algorithm", template=algorithm),
         ],
     )
+    return [main, configure, algorithm, publish]
+
+
+def _pod_defaults(job: Job, environment: Environment) -> dict[str, Any]:
+    """Settings for every pod: no service-account token, one fsGroup, seccomp, job labels."""
+    return {
+        "automount_service_account_token": False,
+        "executor": ExecutorConfig(service_account_name=EXECUTOR_SERVICE_ACCOUNT),
+        "security_context": PodSecurityContext(
+            fs_group=STEP_UID,
+            fs_group_change_policy="OnRootMismatch",
+            seccomp_profile=SeccompProfile(type="RuntimeDefault"),
+        ),
+        "pod_metadata": Metadata(
+            labels={
+                "app.kubernetes.io/managed-by": MANAGED_BY,
+                "operator-argo/job-id": job.job_id,
+                "operator-argo/environment": label_value(environment.id),
+            }
+        ),
+    }
+
+
+def build_workflow(
+    job: Job,
+    environment: Environment,
+    settings: Settings,
+    *,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The Argo Workflow manifest (a plain dict) that runs `job` in `environment`."""
+    now = now or dt.datetime.now(dt.UTC)
+    algo_deadline = algorithm_deadline(job, environment, now)
     meta = _metadata(job, environment)
     workflow = Workflow(
         api_version="argoproj.io/v1alpha1",
@@ -224,26 +252,13 @@ def build_workflow(
         annotations=meta["annotations"],
         entrypoint="main",
         on_exit="publish",
-        templates=[main, configure, algorithm, publish],
+        templates=_templates(job, environment, settings, algo_deadline),
         volumes=_volumes(environment, settings),
         volume_claim_gc=VolumeClaimGC(strategy="OnWorkflowCompletion"),
         active_deadline_seconds=(
             settings.configure_timeout + algo_deadline + settings.publish_timeout + DEADLINE_MARGIN
         ),
-        automount_service_account_token=False,
-        executor=ExecutorConfig(service_account_name=EXECUTOR_SERVICE_ACCOUNT),
-        security_context=PodSecurityContext(
-            fs_group=STEP_UID,
-            fs_group_change_policy="OnRootMismatch",
-            seccomp_profile=SeccompProfile(type="RuntimeDefault"),
-        ),
-        pod_metadata=Metadata(
-            labels={
-                "app.kubernetes.io/managed-by": MANAGED_BY,
-                "operator-argo/job-id": job.job_id,
-                "operator-argo/environment": meta["labels"]["operator-argo/environment"],
-            }
-        ),
+        **_pod_defaults(job, environment),
     )
     manifest: dict[str, Any] = workflow.to_dict()
     return manifest
