@@ -7,6 +7,8 @@ built by `render.py`; tests load every rendered object with these schemas so the
 
 from __future__ import annotations
 
+import warnings
+
 from aiohttp import web
 from aiohttp_apigami import setup_aiohttp_apispec
 from marshmallow import Schema, fields
@@ -119,6 +121,13 @@ class EnvironmentsQuerySchema(Schema):
 
 def setup_openapi(app: web.Application) -> None:
     """Serve the generated OpenAPI document at /spec and Swagger UI at /api/v1/docs."""
+    with warnings.catch_warnings():
+        # aiohttp-apigami stores its state under plain string keys; aiohttp warns about that.
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        _setup(app)
+
+
+def _setup(app: web.Application) -> None:
     setup_aiohttp_apispec(
         app,
         title="operator-argo",

@@ -69,7 +69,7 @@ class AlgorithmRemoteSchema(_Lenient):
 class InputSchema(_Lenient):
     index = fields.Integer(load_default=None, allow_none=True, strict=True)
     id = fields.String(required=True, validate=_ID)
-    url = UrlList(load_default=())
+    url = UrlList(load_default=(), allow_none=True)
     remote = fields.Nested(InputRemoteSchema, load_default=None, allow_none=True)
 
 
@@ -87,7 +87,7 @@ class ContainerSchema(_Lenient):
 class AlgorithmSchema(_Lenient):
     id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1024))
     rawcode = fields.String(load_default="", allow_none=True)
-    url = UrlList(load_default=())
+    url = UrlList(load_default=(), allow_none=True)
     remote = fields.Nested(AlgorithmRemoteSchema, load_default=None, allow_none=True)
     container = fields.Nested(ContainerSchema, required=True)
     algocustomdata = fields.Raw(load_default=None, allow_none=True)
@@ -100,7 +100,7 @@ class AlgorithmSchema(_Lenient):
             did=data["id"],
             container=data["container"],
             rawcode=data["rawcode"] or "",
-            urls=data["url"],
+            urls=data["url"] or (),
             remote=data["remote"],
             custom_data=data["algocustomdata"],
             user_data=data["algouserdata"],
@@ -131,7 +131,7 @@ class StageSchema(_Lenient):
             InputSpec(
                 index=i if item["index"] is None else item["index"],
                 did=item["id"],
-                urls=item["url"],
+                urls=item["url"] or (),
                 remote=item["remote"],
             )
             for i, item in enumerate(data["input"])

@@ -42,7 +42,7 @@ def create_api(
     auth: ProviderAuth,
     *,
     ready: Callable[[], Awaitable[None]],
-    migrate: Callable[[], Awaitable[None]] = _no_migrations,
+    migrate: Callable[[], Awaitable[object]] = _no_migrations,
 ) -> web.Application:
     """The operator API. `ready` raises when the service cannot serve (database down);
     `migrate` applies the database migrations (POST /pgsqlinit)."""

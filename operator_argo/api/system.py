@@ -27,7 +27,7 @@ class SystemRoutes:
         settings: Settings,
         *,
         ready: Callable[[], Awaitable[None]],
-        migrate: Callable[[], Awaitable[None]],
+        migrate: Callable[[], Awaitable[object]],
     ) -> None:
         self._settings = settings
         self._ready = ready
