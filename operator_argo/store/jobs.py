@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from operator_argo.domain.errors import Conflict
+from operator_argo.domain.errors import Conflict, InvalidRequest
 from operator_argo.domain.job import Job, JobFilter, JobUpdate, NewJob
 from operator_argo.domain.status import FINAL_STATUSES, JobStatus, StopReason, can_transition
 from operator_argo.store import nonces
@@ -28,6 +28,7 @@ _OLDEST_FIRST = sql.SQL("ORDER BY date_created, seq")
 
 ONE_ACTIVE_PER_AGREEMENT = "jobs_one_unfinished_per_agreement"  # unique index of migration 0001
 AGREEMENT_IN_USE = "`agreementId` already in use for other job."
+NO_FILTER = "You have to specify one of agreementId, jobId or owner"
 
 # First key of the per-environment advisory lock taken while claiming (the second is a hash of
 # the environment id), so two schedulers cannot both see room for one more job.
@@ -203,6 +204,8 @@ class PostgresJobStore:
             return {row["environment"]: int(row["n"]) for row in await cur.fetchall()}
 
     async def request_stop(self, flt: JobFilter) -> list[Job]:
+        if flt.is_empty:  # an empty filter would stop every job of every owner
+            raise InvalidRequest(NO_FILTER)
         where, params = _where(flt)
         async with self.database.transaction() as conn:
             cur = await conn.execute(_STOP.format(where=where, **_STOP_ARGS), params)

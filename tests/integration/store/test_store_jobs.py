@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from operator_argo.domain.errors import Conflict
+from operator_argo.domain.errors import Conflict, InvalidRequest
 from operator_argo.domain.job import JobFilter, JobUpdate, NewJob
 from operator_argo.domain.status import JobStatus, StopReason
 from operator_argo.store.jobs import PostgresJobStore
@@ -136,6 +136,16 @@ async def test_request_stop_finishes_unclaimed_jobs_at_once(
     assert both[1].date_finished == job.date_finished  # finished once, not again
     untouched = await job_store.get_job(other.job_id)
     assert untouched is not None and untouched.stopreq is StopReason.NONE
+
+
+async def test_request_stop_refuses_an_empty_filter(
+    job_store: PostgresJobStore, make_job: MakeJob
+) -> None:
+    job = await job_store.insert_job(make_job())
+    with pytest.raises(InvalidRequest):
+        await job_store.request_stop(JobFilter())
+    after = await job_store.get_job(job.job_id)
+    assert after is not None and after.stopreq is StopReason.NONE
 
 
 async def test_stopped_queued_job_is_never_claimed(
