@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -221,7 +221,7 @@ class KubeClient:
         resource_version: str = "",
         timeout_seconds: int = 300,
         allow_bookmarks: bool = True,
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         """Stream watch events until the server ends the watch. An ERROR event becomes the
         matching domain error (410 -> Gone); a dropped connection -> TransientEngineError."""
         what = f"watch workflows in {namespace}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -130,9 +131,10 @@ class WorkflowWatcher:
             timeout_seconds=timeout_seconds,
             allow_bookmarks=True,
         )
-        async for event in stream:
-            self._failures = 0
-            await self.handle(event)
+        async with contextlib.aclosing(stream):
+            async for event in stream:
+                self._failures = 0
+                await self.handle(event)
 
     async def handle(self, event: WatchEvent) -> None:
         """Apply one watch event: track its resourceVersion, report what changed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
 from operator_argo.domain.errors import (
@@ -153,3 +154,14 @@ async def test_pods_and_logs(kube_client: KubeClient, fake_kube: FakeKube) -> No
     fake_kube.fail_next(1, 503, path_contains="/pods")
     with pytest.raises(TransientEngineError):
         await kube_client.list_pods(NS)
+
+
+async def test_fake_answers_410_to_a_list_from_before_its_history(fake_kube: FakeKube) -> None:
+    fake_kube.add_workflow(NS, workflow("c2d-h"))
+    fake_kube.compact()
+    url = f"{fake_kube.url}/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflows?resourceVersion=1"
+    headers = {"Authorization": "Bearer fake-token"}
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+        body = await response.json()
+    assert response.status == 410
+    assert (body["kind"], body["code"], body["reason"]) == ("Status", 410, "Expired")
