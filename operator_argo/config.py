@@ -89,6 +89,9 @@ class Settings:
     # --- argo engine
     step_image: str = "operator-argo:latest"  # OPERATOR_STEP_IMAGE: image of configure/publish
     kubeconfig: str = ""  # KUBECONFIG: empty = in-cluster config
+    executor_service_account: str = (
+        "operator-argo-executor"  # OPERATOR_EXECUTOR_SA: Argo's executor
+    )
     results_pvc: str = ""  # OPERATOR_RESULTS_PVC: claim the local backend lives on in a cluster
     storage_class: str = ""  # OPERATOR_STORAGE_CLASS: for job volumes; empty = cluster default
     # --- logs
@@ -361,6 +364,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         step_image=_text(env, "OPERATOR_STEP_IMAGE", "operator-argo:latest")
         or "operator-argo:latest",
         kubeconfig=_text(env, "KUBECONFIG", ""),
+        executor_service_account=_text(env, "OPERATOR_EXECUTOR_SA", "") or "operator-argo-executor",
         results_pvc=_text(env, "OPERATOR_RESULTS_PVC", ""),
         storage_class=_text(env, "OPERATOR_STORAGE_CLASS", ""),
         log_level=_choice(env, "LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),

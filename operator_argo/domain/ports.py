@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from operator_argo.domain.environment import Environment
@@ -57,8 +57,11 @@ class JobStore(Protocol):
 
     async def status_history(self, job_id: str) -> list[tuple[int, dt.datetime]]: ...
 
-    async def expired_results(self, now: dt.datetime, default_expiry: int) -> list[Job]:
-        """Finished jobs whose results are older than their environment's expiry."""
+    async def expired_results(
+        self, now: dt.datetime, default_expiry: int, expiries: Mapping[str, int] | None = None
+    ) -> list[Job]:
+        """Finished jobs whose results are older than their expiry in seconds:
+        `expiries[environment]` when given and non-zero, else `default_expiry`; 0 = forever."""
 
     async def mark_results_deleted(self, job_id: str) -> None: ...
 

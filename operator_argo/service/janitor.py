@@ -56,7 +56,10 @@ class Janitor:
         return await self.expire_results(), await self.end_overdue_jobs()
 
     async def expire_results(self) -> int:
-        expired = await self._store.expired_results(self._clock(), self._settings.storage_expiry)
+        expiries = {env.id: env.storage_expiry for env in self._settings.environments}
+        expired = await self._store.expired_results(
+            self._clock(), self._settings.storage_expiry, expiries
+        )
         for job in expired:
             try:
                 await self._results.delete_job(job.job_id, job.results or ())

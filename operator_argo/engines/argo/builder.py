@@ -42,7 +42,6 @@ JOB_VOLUME = "job"
 RESULTS_VOLUME = "results"
 DEADLINE_MARGIN = 300  # seconds the workflow deadline leaves beyond its three steps
 # Argo refuses tokenless pods unless its executor (the wait container, not ours) has an account.
-EXECUTOR_SERVICE_ACCOUNT = "operator-argo-executor"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 _LABEL_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -212,11 +211,11 @@ def _templates(
     return [main, configure, algorithm, publish]
 
 
-def _pod_defaults(job: Job, environment: Environment) -> dict[str, Any]:
+def _pod_defaults(job: Job, environment: Environment, settings: Settings) -> dict[str, Any]:
     """Settings for every pod: no service-account token, one fsGroup, seccomp, job labels."""
     return {
         "automount_service_account_token": False,
-        "executor": ExecutorConfig(service_account_name=EXECUTOR_SERVICE_ACCOUNT),
+        "executor": ExecutorConfig(service_account_name=settings.executor_service_account),
         "security_context": PodSecurityContext(
             fs_group=STEP_UID,
             fs_group_change_policy="OnRootMismatch",
@@ -258,7 +257,7 @@ def build_workflow(
         active_deadline_seconds=(
             settings.configure_timeout + algo_deadline + settings.publish_timeout + DEADLINE_MARGIN
         ),
-        **_pod_defaults(job, environment),
+        **_pod_defaults(job, environment, settings),
     )
     manifest: dict[str, Any] = workflow.to_dict()
     return manifest
