@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from operator_argo.config import Settings
 from operator_argo.domain.errors import ConfigurationError
+from operator_argo.domain.ports import ResultReader
 from operator_argo.storage.base import ResultStorage, StoredResults
 
 
@@ -28,3 +31,7 @@ def open_result_storage(settings: Settings, *, timeout: float = 60.0) -> ResultS
 def open_result_reader(settings: Settings) -> StoredResults:
     """domain.ports.ResultReader for the API and the janitor; close it with `await .close()`."""
     return StoredResults(open_result_storage(settings))
+
+
+# mypy proves here that StoredResults implements the port the service layer depends on.
+_IMPLEMENTS_RESULT_READER: Callable[[ResultStorage], ResultReader] = StoredResults

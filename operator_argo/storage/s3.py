@@ -112,7 +112,8 @@ class S3Storage:
 
     async def delete_job(self, job_id: str, keys: Sequence[str]) -> None:
         del keys  # everything of a job lives under its prefix
-        prefix = self.object_name(f"{check_job_id(job_id)}/x")[:-1]
+        folder = f"{check_job_id(job_id)}/"
+        prefix = f"{self.prefix}/{folder}" if self.prefix else folder
         errors = await self._call(job_id, lambda: list(self._delete_prefix(prefix)))
         if errors:
             raise Unavailable(f"S3 storage kept {len(errors)} result(s) of job {job_id}")
