@@ -22,10 +22,10 @@ from operator_argo.service.janitor import Janitor
 from operator_argo.service.jobs import JobService
 from operator_argo.service.reconciler import Reconciler
 from operator_argo.service.scheduler import Scheduler
-from operator_argo.storage import open_result_reader
+from operator_argo.storage.factory import open_result_reader
 from operator_argo.store.database import Database
-from operator_argo.store.embedded import EmbeddedServer, start_embedded, stop_embedded
 from operator_argo.store.jobs import PostgresJobStore
+from operator_argo.store.lifecycle import job_store, open_database
 from operator_argo.store.migrate import migrate
 
 log = structlog.get_logger(__name__)
@@ -64,31 +64,13 @@ def _make_engine(settings: Settings, keys: dict[str, str]) -> Engine:
 
 
 @contextlib.asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[Database]:
-    server: EmbeddedServer | None = None
-    conninfo = None
-    if settings.embedded_postgres:
-        server = await start_embedded(settings.data_dir, settings.postgres_db)
-        conninfo = server.conninfo(settings.postgres_db)
-    database = Database.from_settings(settings, conninfo)
-    try:
-        await database.open()
-        yield database
-    finally:
-        await database.close()
-        if server is not None:
-            await stop_embedded(server)
-
-
-@contextlib.asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Start the database (embedded or external), migrate, and build every component."""
     ensure_fast_backend()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings, keys = resolve_environment_keys(settings, read_secret_env)
-    async with _database(settings) as database:
-        await migrate(database)
-        store = PostgresJobStore(database)
+    async with open_database(settings) as database:
+        store = job_store(database, settings)
         engine = _make_engine(settings, keys)
         results = open_result_reader(settings)
         scheduler = Scheduler(settings, store, engine)
@@ -189,7 +171,7 @@ async def migrate_only(settings: Settings | None = None) -> int:
     """`operator-argo migrate`: apply pending migrations and exit."""
     settings = settings or load_settings()
     configure_logging(settings)
-    async with _database(settings) as database:
+    async with open_database(settings, apply_migrations=False) as database:
         applied = await migrate(database)
     log.info("migrations_applied", versions=applied)
     return 0
