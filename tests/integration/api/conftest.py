@@ -50,11 +50,12 @@ ENVIRONMENTS = (
 _nonces = itertools.count(time.time_ns())
 
 
-def example(name: str) -> dict[str, Any]:
+def example(name: str) -> Any:
     """An example body of the contract, without its `_comment`."""
     body = json.loads((EXAMPLES / name).read_text())
-    body.pop("_comment", None)
-    return dict(body)
+    if isinstance(body, dict):
+        body.pop("_comment", None)
+    return body
 
 
 def next_nonce() -> int:
