@@ -424,3 +424,17 @@ def test_chart_rejects_inconsistent_values(
     result = run_helm(helm, "template", "c2d", str(CHART), "-f", str(values_file))
     assert result.returncode != 0
     assert complaint in result.stderr
+
+
+def test_notes_tell_how_to_reach_the_api_and_the_argo_ui(helm: str) -> None:
+    result = run_helm(
+        helm, "install", "c2d", str(CHART), "-n", RELEASE_NAMESPACE, "--dry-run=client",
+        "-f", str(PRODUCTION_VALUES),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout[result.stdout.index("NOTES:") :]
+    assert f"kubectl -n {RELEASE_NAMESPACE} port-forward svc/c2d-operator-argo 8050:8050" in notes
+    assert "kubectl -n argo port-forward svc/argo-server 2746:2746" in notes
+    assert "app.kubernetes.io/managed-by=operator-argo" in notes
+    assert "c2d-cpu, c2d-gpu" in notes
+    assert "WARNING" not in notes  # production values: signatures on, external database
