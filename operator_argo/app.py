@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import structlog
 from aiohttp import web
 
 from operator_argo.api.server import create_api
-from operator_argo.auth.keys import resolve_environment_keys
+from operator_argo.auth.keys import load_private_key, resolve_environment_keys
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import ensure_fast_backend
 from operator_argo.config import Settings, load_settings, read_secret_env
@@ -53,14 +53,22 @@ class Runtime:
         await self.database.ping()
 
 
-def _make_engine(settings: Settings, keys: dict[str, str]) -> Engine:
+def _key_variables(settings: Settings) -> dict[str, str]:
+    """The values of the variables environments name as `keyEnv` (kept out of Settings)."""
+    names = {env.key.env for env in settings.environments if env.key.env}
+    return {name: value for name in names if (value := read_secret_env(name)) is not None}
+
+
+async def _make_engine(settings: Settings, environ: Mapping[str, str]) -> Engine:
     if settings.engine == "argo":
         from operator_argo.engines.argo.engine import ArgoEngine
 
-        return ArgoEngine.from_settings(settings)
+        return await ArgoEngine.from_settings(settings)
     from operator_argo.engines.local.engine import LocalEngine
 
-    return LocalEngine.from_settings(settings, key_for=lambda env: keys.get(env.id))
+    return LocalEngine.from_settings(
+        settings, key_for=lambda env: load_private_key(env.key, environ)
+    )
 
 
 @contextlib.asynccontextmanager
@@ -68,10 +76,11 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Start the database (embedded or external), migrate, and build every component."""
     ensure_fast_backend()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings, keys = resolve_environment_keys(settings, read_secret_env)
+    environ = _key_variables(settings)
+    settings = resolve_environment_keys(settings, environ, generate=settings.engine == "local")
     async with open_database(settings) as database:
         store = job_store(database, settings)
-        engine = _make_engine(settings, keys)
+        engine = await _make_engine(settings, environ)
         results = open_result_reader(settings)
         scheduler = Scheduler(settings, store, engine)
         runtime = Runtime(
@@ -79,7 +88,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             database=database,
             store=store,
             engine=engine,
-            service=JobService(settings, store, engine, results, on_accepted=scheduler.wake),
+            service=JobService(settings, store, engine, results),
             auth=ProviderAuth(settings, store),
             scheduler=scheduler,
             reconciler=Reconciler(store, engine),
@@ -113,7 +122,7 @@ async def background(runtime: Runtime, crashed: asyncio.Event) -> AsyncIterator[
     await _resume(runtime)
     loops = {
         "scheduler": runtime.scheduler.run(),
-        "engine": runtime.engine.run(runtime.reconciler.apply),
+        "engine": runtime.engine.run(runtime.reconciler.observe),
         "janitor": runtime.janitor.run(),
     }
     tasks = [asyncio.create_task(_supervise(n, c, crashed), name=n) for n, c in loops.items()]

@@ -26,6 +26,10 @@ class Reconciler:
         self._store = store
         self._engine = engine
 
+    async def observe(self, observation: Observation) -> None:
+        """The engine's sink: apply one observation."""
+        await self.apply(observation)
+
     async def apply(self, observation: Observation) -> Job | None:
         """Apply one observation; returns the job after the change, or None if nothing changed."""
         job = await self._store.get_job(observation.job_id)

@@ -62,6 +62,9 @@ def configure_env(job: Job, environment: Environment) -> EnvList:
             name="OPERATOR_ENV_KEY",
             secret_name=env_key_secret_name(environment),
             secret_key=environment.key.secret_key,
+            # Without a configured Secret the default one may be absent: configure still runs
+            # and fails only the inputs that need a signed provider download.
+            optional=None if environment.key.secret_name else True,
         ),
     ]
 

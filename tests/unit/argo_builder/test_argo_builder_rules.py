@@ -182,7 +182,7 @@ def test_env_key_secret_has_a_default_name(build: Build, environment: Environmen
     from_file = dataclasses.replace(environment, key=KeySource(file="/keys/k"))
     env = env_of(steps_of(build(environment=from_file))["configure"])
     ref = env["OPERATOR_ENV_KEY"]["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": "operator-argo-env-ocean-compute", "key": "key"}
+    assert ref == {"name": "operator-argo-env-ocean-compute", "key": "key", "optional": True}
 
 
 def test_algorithm_env(build: Build, job: Job) -> None:
