@@ -67,6 +67,7 @@ class LocalEngine:
         self._build = build or _default_build
         self._grace = kill_grace
         self._runs: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
+        self._starting: set[str] = set()  # jobs whose directory is being prepared
         self._pending: collections.deque[Observation] = collections.deque()
         self._wakeup = asyncio.Event()
 
@@ -100,7 +101,9 @@ class LocalEngine:
         if known is not None:
             return known[0].plan.name
         plan = self._plan(job, environment)
-        self._start(job, environment, plan, publish_only=False)
+        if job.job_id in self._starting:
+            return plan.name
+        await self._start(job, environment, plan, publish_only=False)
         return plan.name
 
     async def stop(self, job: Job) -> None:
@@ -139,7 +142,7 @@ class LocalEngine:
         items = environments.values() if isinstance(environments, Mapping) else environments
         by_id = {environment.id: environment for environment in items}
         for job in jobs:
-            if job.job_id in self._runs or job.is_finished:
+            if job.job_id in self._runs or job.job_id in self._starting or job.is_finished:
                 continue
             environment = by_id.get(job.environment)
             if environment is None:
@@ -152,7 +155,7 @@ class LocalEngine:
                 continue
             publish_only = job.stopreq is not StopReason.NONE
             log.info("local_job_resumed", job_id=job.job_id, publish_only=publish_only)
-            self._start(job, environment, plan, publish_only=publish_only)
+            await self._start(job, environment, plan, publish_only=publish_only)
 
     async def close(self) -> None:
         """Kill every job's processes (they are run again on resume) and forget them."""
@@ -177,15 +180,19 @@ class LocalEngine:
             raise PermanentEngineError(f"cannot build the workflow of {job.job_id}: {exc}") from exc
         return read_workflow(workflow)
 
-    def _start(
+    async def _start(
         self, job: Job, environment: Environment, plan: WorkflowPlan, *, publish_only: bool
     ) -> None:
         layout = self.layout(job.job_id)
-        for pid_file in layout.pid_files():
-            kill_leftovers(pid_file)
-        if not publish_only:
-            layout.remove()  # a previous, interrupted run: start from scratch
-        layout.create()
+        self._starting.add(job.job_id)
+        try:
+            for pid_file in layout.pid_files():
+                kill_leftovers(pid_file)
+            if not publish_only:
+                await asyncio.to_thread(layout.remove)  # an interrupted run: start from scratch
+            layout.create()
+        finally:
+            self._starting.discard(job.job_id)
         launcher = Launcher(
             settings=self._settings,
             environment=environment,
