@@ -28,6 +28,10 @@ class JobStore(Protocol):
     async def count_active(self) -> dict[str, int]:
         """Started, unfinished jobs per environment id."""
 
+    async def count_unfinished(self) -> tuple[dict[tuple[str, int], int], dict[str, int]]:
+        """Unfinished jobs per (environment, status), and waiting (unclaimed) jobs per
+        environment."""
+
     async def request_stop(self, flt: JobFilter) -> list[Job]:
         """Set stopreq=1 on matching unfinished jobs. Queued jobs that the scheduler has not
         claimed (submitted_at is NULL) are finished at once: status 70, dateFinished, results [].

@@ -60,7 +60,7 @@ QUEUE_WAIT = Histogram(
 )
 WORKFLOW_SUBMISSIONS = Counter(
     "operator_argo_workflow_submissions_total",
-    "Workflow submissions by environment and outcome (submitted, exists, failed).",
+    "Workflow submissions by environment and outcome (submitted, failed, rejected).",
     ("environment", "outcome"),
     registry=REGISTRY,
 )
@@ -113,7 +113,7 @@ def observe_queue_wait(environment: str, seconds: float) -> None:
 
 
 def record_submission(environment: str, outcome: str) -> None:
-    """Count one workflow submission attempt: outcome `submitted`, `exists` or `failed`."""
+    """Count one workflow submission attempt: outcome `submitted`, `failed` (transient) or `rejected`."""
     WORKFLOW_SUBMISSIONS.labels(environment=environment, outcome=outcome).inc()
 
 

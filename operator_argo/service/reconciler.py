@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import structlog
 
 from operator_argo.domain.errors import OperatorError
@@ -9,6 +11,7 @@ from operator_argo.domain.job import Job
 from operator_argo.domain.observation import Observation
 from operator_argo.domain.ports import Engine, JobStore
 from operator_argo.domain.progress import decide_update
+from operator_argo.observability import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -27,8 +30,10 @@ class Reconciler:
         self._engine = engine
 
     async def observe(self, observation: Observation) -> None:
-        """The engine's sink: apply one observation."""
+        """The engine's sink: apply one observation, timing event-to-database latency."""
+        started = time.perf_counter()
         await self.apply(observation)
+        metrics.observe_reconcile_lag(time.perf_counter() - started)
 
     async def apply(self, observation: Observation) -> Job | None:
         """Apply one observation; returns the job after the change, or None if nothing changed."""
@@ -59,6 +64,7 @@ class Reconciler:
             error=after.error if after.is_finished else None,
         )
         if after.is_finished:
+            metrics.record_job_finished(after.environment, int(after.status))
             await self._collect(after, observation)
         return after
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -21,10 +23,13 @@ from operator_argo.domain.errors import OperatorError, TransientEngineError
 from operator_argo.domain.job import Job, JobUpdate
 from operator_argo.domain.ports import Engine, JobStore
 from operator_argo.domain.status import JobStatus
+from operator_argo.observability import metrics
 
 log = structlog.get_logger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+
+GAUGE_PERIOD = 15.0  # seconds between refreshes of the queue-depth and jobs-by-status gauges
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -69,11 +74,15 @@ class Scheduler:
 
     async def run(self) -> None:
         """Run until cancelled."""
+        gauges_due = 0.0
         while True:
             delay = self._settings.scheduler_interval
             try:
                 await self.run_once()
                 self._backoff.reset()
+                if time.monotonic() >= gauges_due:
+                    await self.refresh_gauges()
+                    gauges_due = time.monotonic() + GAUGE_PERIOD
             except TransientEngineError as exc:
                 delay = self._backoff.next_delay()
                 log.warning("engine_unavailable", error=exc.message, retry_in=delay)
@@ -86,6 +95,13 @@ class Scheduler:
             await asyncio.wait({waiter}, timeout=delay)
         finally:
             waiter.cancel()
+
+    async def refresh_gauges(self) -> None:
+        """Publish queue depth and jobs per status (a snapshot, replaced each time)."""
+        by_status, waiting = await self._store.count_unfinished()
+        metrics.set_jobs_by_status(by_status)
+        for environment in self._settings.environments:
+            metrics.set_queue_depth(environment.id, waiting.get(environment.id, 0))
 
     async def run_once(self) -> int:
         """Submit every job that fits now; returns how many were submitted.
@@ -111,10 +127,12 @@ class Scheduler:
         try:
             name = await self._engine.submit(job, environment)
         except TransientEngineError:
+            metrics.record_submission(environment.id, "failed")
             await self._store.release_claim(job.job_id)
             raise
         except OperatorError as exc:
             # The engine refused this job for good: end it rather than retrying forever.
+            metrics.record_submission(environment.id, "rejected")
             log.error(
                 "workflow_rejected",
                 job_id=job.job_id,
@@ -127,6 +145,9 @@ class Scheduler:
             )
             return
         await self._store.record_submission(job.job_id, name)
+        metrics.record_submission(environment.id, "submitted")
+        waited = dt.datetime.now(dt.UTC) - job.date_created
+        metrics.observe_queue_wait(environment.id, max(0.0, waited.total_seconds()))
         log.info("job_submitted", job_id=job.job_id, workflow=name, environment=environment.id)
         if self._on_submitted is not None:
             self._on_submitted(job)

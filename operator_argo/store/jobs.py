@@ -53,6 +53,10 @@ _COUNT_ACTIVE = sql.SQL(
     "SELECT environment, count(*) AS n FROM jobs WHERE {} AND submitted_at IS NOT NULL "
     "GROUP BY environment"
 ).format(_UNFINISHED)
+_COUNT_UNFINISHED = sql.SQL(
+    "SELECT environment, status, (submitted_at IS NULL) AS waiting, count(*) AS n FROM jobs "
+    "WHERE {} GROUP BY environment, status, waiting"
+).format(_UNFINISHED)
 _STOP = sql.SQL("""
 UPDATE jobs SET
     stopreq = CASE WHEN stopreq = {none} THEN {requested} ELSE stopreq END,
@@ -202,6 +206,20 @@ class PostgresJobStore:
         async with self.database.connection() as conn:
             cur = await conn.execute(_COUNT_ACTIVE)
             return {row["environment"]: int(row["n"]) for row in await cur.fetchall()}
+
+    async def count_unfinished(self) -> tuple[dict[tuple[str, int], int], dict[str, int]]:
+        """Unfinished jobs per (environment, status), and queued unclaimed jobs per environment
+        (for the metrics gauges)."""
+        by_status: dict[tuple[str, int], int] = {}
+        waiting: dict[str, int] = {}
+        async with self.database.connection() as conn:
+            cur = await conn.execute(_COUNT_UNFINISHED)
+            for row in await cur.fetchall():
+                key = (row["environment"], int(row["status"]))
+                by_status[key] = by_status.get(key, 0) + int(row["n"])
+                if row["waiting"]:
+                    waiting[row["environment"]] = waiting.get(row["environment"], 0) + int(row["n"])
+        return by_status, waiting
 
     async def request_stop(self, flt: JobFilter) -> list[Job]:
         if flt.is_empty:  # an empty filter would stop every job of every owner

@@ -14,6 +14,7 @@ from operator_argo.domain.errors import OperatorError
 from operator_argo.domain.observation import Observation
 from operator_argo.engines.argo.client import Gone, KubeClient, WatchEvent
 from operator_argo.engines.argo.status import MANAGED_SELECTOR, parse_workflow
+from operator_argo.observability import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -139,6 +140,7 @@ class WorkflowWatcher:
     async def handle(self, event: WatchEvent) -> None:
         """Apply one watch event: track its resourceVersion, report what changed."""
         version = _version(event.object)
+        metrics.record_watch_event(self.namespace, event.type)
         if event.type == "BOOKMARK":
             self._advance(version)
             return
