@@ -43,11 +43,11 @@ class ComputeRoutes:
 
     def add_to(self, app: web.Application, prefix: str) -> None:
         app.router.add_post(f"{prefix}/compute", self.start)
-        app.router.add_get(f"{prefix}/compute", self.status)
+        app.router.add_get(f"{prefix}/compute", self.status, allow_head=False)
         app.router.add_put(f"{prefix}/compute", self.stop)
         app.router.add_delete(f"{prefix}/compute", self.delete)
-        app.router.add_get(f"{prefix}/runningjobs", self.running_jobs)
-        app.router.add_get(f"{prefix}/environments", self.environments)
+        app.router.add_get(f"{prefix}/runningjobs", self.running_jobs, allow_head=False)
+        app.router.add_get(f"{prefix}/environments", self.environments, allow_head=False)
 
     @docs(tags=["compute"], summary="Start a job", responses=_ERRORS)
     @request_schema(StartRequestSchema)

@@ -66,9 +66,19 @@ def _text(params: Mapping[str, Any], key: str, *, required: bool) -> str | None:
         raise InvalidRequest(f"{key} must be a string")
     if len(value) > _MAX_TEXT:
         raise InvalidRequest(f"{key} is too long")
+    if "\x00" in value or not _encodable(value):
+        raise InvalidRequest(f"{key} must be text without NUL characters")
     if required and not value.strip():
         raise InvalidRequest(f"{key} must not be empty")
     return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _unix_seconds(value: Any, key: str) -> int | None:

@@ -53,6 +53,8 @@ def _disposition(filename: str) -> str:
 
 
 def _content_type(filename: str) -> str:
+    if filename.lower().endswith(".log"):  # every job has three logs; mimetypes knows no .log
+        return "text/plain"
     guessed, _ = mimetypes.guess_type(filename, strict=False)
     return guessed or "application/octet-stream"
 
@@ -65,7 +67,7 @@ class ResultRoutes:
         self._auth = auth
 
     def add_to(self, app: web.Application, prefix: str) -> None:
-        app.router.add_get(f"{prefix}/getResult", self.get_result)
+        app.router.add_get(f"{prefix}/getResult", self.get_result, allow_head=False)
 
     @docs(
         tags=["compute"],

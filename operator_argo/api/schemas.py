@@ -108,9 +108,9 @@ class AlgorithmSchema(_Lenient):
 
 
 class ComputeSchema(_Lenient):
-    Instances = fields.Integer(load_default=1)
+    Instances = fields.Integer(load_default=1, strict=True)
     namespace = fields.String(load_default=None, allow_none=True)
-    maxtime = fields.Integer(load_default=None, allow_none=True)
+    maxtime = fields.Integer(load_default=None, allow_none=True, strict=True)
 
 
 class OutputSchema(_Lenient):

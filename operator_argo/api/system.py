@@ -35,10 +35,10 @@ class SystemRoutes:
         self._admins = frozenset(admin.lower() for admin in settings.allowed_admins)
 
     def add_to(self, app: web.Application, prefix: str) -> None:
-        app.router.add_get("/", self.info)
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/readyz", self.readyz)
-        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/", self.info, allow_head=False)
+        app.router.add_get("/healthz", self.healthz, allow_head=False)
+        app.router.add_get("/readyz", self.readyz, allow_head=False)
+        app.router.add_get("/metrics", self.metrics, allow_head=False)
         app.router.add_post(f"{prefix}/pgsqlinit", self.pgsqlinit)
 
     @docs(tags=["service"], summary="What this service is")

@@ -93,6 +93,7 @@ class MemoryResults:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.deleted: list[str] = []
+        self.broken = False  # size() then fails like a storage SDK bug would
 
     def put(self, job_id: str, filename: str, data: bytes, kind: str = "output") -> ResultFile:
         key = f"{job_id}/{filename}"
@@ -100,6 +101,8 @@ class MemoryResults:
         return ResultFile(filename=filename, filesize=len(data), type=kind, key=key)
 
     async def size(self, result: ResultFile) -> int:
+        if self.broken:
+            raise RuntimeError(f"storage client bug at http://storage.invalid/{result.key}")
         if result.key not in self.files:
             raise NotFound("result file is gone")
         return len(self.files[result.key])
@@ -132,8 +135,9 @@ class Api:
     def sign(self, *parts: str, nonce: int, key: Any = None) -> str:
         return sign_text("".join(parts) + str(nonce), key or self.provider.key)
 
-    def start_body(self, name: str = "POST-compute.request.provider-v2.1.6.raw-algo.json",
-                   **overrides: Any) -> dict[str, Any]:
+    def start_body(
+        self, name: str = "POST-compute.request.provider-v2.1.6.raw-algo.json", **overrides: Any
+    ) -> dict[str, Any]:
         """An example body with a fresh agreementId and a fresh, signed 19-digit nonce."""
         body = example(name)
         body["agreementId"] = "0x" + uuid.uuid4().hex * 2

@@ -127,7 +127,9 @@ async def test_empty_payload(api: Api, body: Any) -> None:
         response = await api.client.post(f"{PREFIX}/compute", json=body)
     assert response.status == 400
     assert await response.json() == (
-        {"error": "payload seems empty."} if body != "" else {"error": "payload must be a JSON object"}
+        {"error": "payload seems empty."}
+        if body != ""
+        else {"error": "payload must be a JSON object"}
     )
 
 
@@ -173,7 +175,9 @@ async def test_concurrent_posts_with_one_agreement_id_make_exactly_one_job(api: 
 
 async def test_wrong_signer_is_unauthorized(api: Api) -> None:
     body = api.start_body()
-    body["providerSignature"] = api.sign(body["owner"], nonce=body["nonce"], key=Account.create().key)
+    body["providerSignature"] = api.sign(
+        body["owner"], nonce=body["nonce"], key=Account.create().key
+    )
     status, payload = await _post(api, body)
     assert status == 401
     assert "error" in payload
