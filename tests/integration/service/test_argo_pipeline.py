@@ -1,0 +1,286 @@
+"""The whole operator on the Argo engine: HTTP API, real database, scheduler, the real Kubernetes
+client against the fake API server, watcher and reconciler. The test plays the Argo controller."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from operator_argo.app import Runtime, background, build_app, open_runtime
+from operator_argo.config import Settings
+from operator_argo.domain.environment import Environment
+from tests.fakes.kube import FakeKube, fake_kube
+
+__all__ = ["fake_kube"]
+
+NS = "ocean-compute"
+EXAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "ocean" / "examples"
+
+
+def raw_request() -> dict[str, Any]:
+    body = json.loads((EXAMPLES / "POST-compute.request.provider-v2.1.6.raw-algo.json").read_text())
+    body.pop("_comment")
+    body["environment"] = NS
+    body["agreementId"] = "0x" + body["agreementId"][2:34]
+    return body
+
+
+@pytest.fixture
+def argo_settings(
+    settings_factory: Callable[..., Settings], fake_kube: FakeKube, tmp_path: Path
+) -> Settings:
+    return settings_factory(
+        engine="argo",
+        kubeconfig=str(fake_kube.write_kubeconfig(tmp_path / "kubeconfig")),
+        scheduler_interval=0.05,
+        resync_interval=30.0,
+        environments=(Environment(id=NS, namespace=NS, max_job_duration=60, max_jobs=1),),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_operator(settings: Settings) -> AsyncIterator[tuple[Runtime, TestClient]]:
+    crashed = asyncio.Event()
+    async with open_runtime(settings) as runtime, background(runtime, crashed):
+        async with TestClient(TestServer(build_app(runtime))) as client:
+            yield runtime, client
+    assert not crashed.is_set(), "a background loop crashed"
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def job_status(client: TestClient, job_id: str) -> dict[str, Any]:
+    resp = await client.get("/api/v1/operator/compute", params={"jobId": job_id})
+    assert resp.status == 200, await resp.text()
+    (job,) = await resp.json()
+    return dict(job)
+
+
+def status_is(client: TestClient, job_id: str, status: int) -> Callable[[], Any]:
+    async def check() -> bool:
+        return (await job_status(client, job_id))["status"] == status
+
+    return check
+
+
+async def start_job(client: TestClient, body: dict[str, Any] | None = None) -> str:
+    resp = await client.post("/api/v1/operator/compute", json=body or raw_request())
+    assert resp.status == 200, await resp.text()
+    (job,) = await resp.json()
+    assert job["status"] == 1 and job["statusText"] == "Warming up"
+    return str(job["jobId"])
+
+
+def published(job_id: str, results_dir: Path) -> dict[str, Any]:
+    """What the publish step reports, with the files really in local result storage."""
+    files = []
+    for name, kind, text in (
+        ("result.txt", "output", "hello"),
+        ("publish.log", "publishLog", "done\n"),
+    ):
+        path = results_dir / job_id / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        files.append(
+            {"filename": name, "filesize": len(text), "type": kind, "key": f"{job_id}/{name}"}
+        )
+    return {"files": files, "error": None}
+
+
+async def test_a_job_walks_every_status_and_its_workflow_is_collected(
+    argo_settings: Settings, fake_kube: FakeKube
+) -> None:
+    async with running_operator(argo_settings) as (runtime, client):
+        job_id = await start_job(client)
+        wf = f"c2d-{job_id}"
+        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+        labels = fake_kube.workflow(NS, wf)["metadata"]["labels"]
+        assert labels["operator-argo/job-id"] == job_id
+
+        fake_kube.set_step(NS, wf, "configure", "Running")
+        await eventually(status_is(client, job_id, 20))
+        fake_kube.set_step(NS, wf, "configure", "Succeeded", exit_code=0, result={"error": None})
+        await eventually(status_is(client, job_id, 30))
+        fake_kube.set_step(NS, wf, "algorithm", "Running")
+        await eventually(status_is(client, job_id, 40))
+        fake_kube.set_step(NS, wf, "algorithm", "Succeeded", exit_code=0)
+        fake_kube.set_step(NS, wf, "publish", "Running")
+        await eventually(status_is(client, job_id, 60))
+        assert (await job_status(client, job_id))["dateFinished"] is None
+        result = published(job_id, argo_settings.results_dir)
+        fake_kube.set_step(NS, wf, "publish", "Succeeded", exit_code=0, result=result)
+        fake_kube.finish(NS, wf, "Succeeded")
+        await eventually(status_is(client, job_id, 70))
+
+        job = await job_status(client, job_id)
+        assert job["dateFinished"] is not None and job["stopreq"] == 0
+        assert job["results"] == [
+            {"filename": "result.txt", "filesize": 5, "type": "output"},
+            {"filename": "publish.log", "filesize": 5, "type": "publishLog"},
+        ]
+        assert job["terminationDetails"]["exitCode"] == 0
+        history = [s for s, _ in await runtime.store.status_history(job_id)]
+        assert history == [1, 20, 30, 40, 60, 70]
+        # Persist, then GC: the finished workflow is deleted.
+        await eventually(lambda: (NS, wf) not in fake_kube.workflows)
+
+        resp = await client.get(
+            "/api/v1/operator/getResult",
+            params={"jobId": job_id, "index": "0", "owner": raw_request()["owner"]},
+        )
+        assert resp.status == 200 and await resp.read() == b"hello"
+
+
+async def test_configure_failure_and_algorithm_deadline(
+    argo_settings: Settings, fake_kube: FakeKube
+) -> None:
+    async with running_operator(argo_settings) as (_, client):
+        failed = await start_job(client)
+        wf = f"c2d-{failed}"
+        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+        fake_kube.set_step(
+            NS, wf, "configure", "Failed", exit_code=32, message="Error (exit code 32)"
+        )
+        fake_kube.set_step(NS, wf, "publish", "Running")
+        await eventually(status_is(client, failed, 60))
+        fake_kube.set_step(
+            NS, wf, "publish", "Succeeded", exit_code=0, result={"files": [], "error": None}
+        )
+        fake_kube.finish(NS, wf, "Failed")
+        await eventually(status_is(client, failed, 32))
+
+        late = await start_job(client, raw_request() | {"agreementId": "0x" + "e" * 32})
+        wf = f"c2d-{late}"
+        await eventually(lambda: (NS, wf) in fake_kube.workflows)  # admitted once the first ended
+        fake_kube.set_step(NS, wf, "configure", "Succeeded", exit_code=0)
+        fake_kube.set_step(
+            NS,
+            wf,
+            "algorithm",
+            "Failed",
+            message="Pod was active on the node longer than the specified deadline",
+        )
+        fake_kube.set_step(
+            NS, wf, "publish", "Succeeded", exit_code=0, result={"files": [], "error": None}
+        )
+        fake_kube.finish(NS, wf, "Failed")
+        await eventually(status_is(client, late, 70))
+        assert (await job_status(client, late))["stopreq"] == 2
+
+
+async def test_stop_while_queued_and_while_running(
+    argo_settings: Settings, fake_kube: FakeKube
+) -> None:
+    async with running_operator(argo_settings) as (_, client):
+        running = await start_job(client)
+        wf = f"c2d-{running}"
+        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+        queued = await start_job(
+            client, raw_request() | {"agreementId": "0x" + "f" * 32}
+        )  # maxJobs = 1
+
+        resp = await client.put("/api/v1/operator/compute", params={"jobId": queued})
+        assert resp.status == 200
+        (stopped,) = await resp.json()
+        assert (stopped["status"], stopped["stopreq"]) == (70, 1) and stopped["dateFinished"]
+        assert (NS, f"c2d-{queued}") not in fake_kube.workflows
+
+        fake_kube.set_step(NS, wf, "configure", "Succeeded", exit_code=0)
+        fake_kube.set_step(NS, wf, "algorithm", "Running")
+        await eventually(status_is(client, running, 40))
+        resp = await client.put("/api/v1/operator/compute", params={"jobId": running})
+        assert resp.status == 200 and (await resp.json())[0]["stopreq"] == 1
+        await eventually(lambda: fake_kube.workflow(NS, wf)["spec"].get("shutdown") == "Stop")
+        # The controller stops the algorithm and still runs the exit handler.
+        fake_kube.set_step(NS, wf, "algorithm", "Failed", message="Stopped with strategy 'Stop'")
+        fake_kube.set_step(
+            NS,
+            wf,
+            "publish",
+            "Succeeded",
+            exit_code=0,
+            result=published(running, argo_settings.results_dir),
+        )
+        fake_kube.finish(NS, wf, "Failed", message="Stopped with strategy 'Stop'")
+        await eventually(status_is(client, running, 70))
+        job = await job_status(client, running)
+        assert job["stopreq"] == 1 and len(job["results"]) == 2
+        assert (NS, f"c2d-{queued}") not in fake_kube.workflows
+
+
+async def test_a_restarted_operator_finishes_the_job_with_exactly_one_workflow(
+    argo_settings: Settings, fake_kube: FakeKube
+) -> None:
+    async with running_operator(argo_settings) as (_, client):
+        job_id = await start_job(client)
+        wf = f"c2d-{job_id}"
+        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+        fake_kube.set_step(NS, wf, "configure", "Succeeded", exit_code=0)
+        fake_kube.set_step(NS, wf, "algorithm", "Running")
+        await eventually(status_is(client, job_id, 40))
+
+    # While the operator is down, the workflow goes on and ends.
+    fake_kube.set_step(NS, wf, "algorithm", "Failed", exit_code=1, message="Error (exit code 1)")
+    fake_kube.set_step(
+        NS,
+        wf,
+        "publish",
+        "Succeeded",
+        exit_code=0,
+        result=published(job_id, argo_settings.results_dir),
+    )
+    fake_kube.finish(NS, wf, "Failed")
+
+    async with running_operator(argo_settings) as (_, client):
+        await eventually(status_is(client, job_id, 70))
+        job = await job_status(client, job_id)
+        assert job["terminationDetails"]["exitCode"] == 1
+        await eventually(lambda: (NS, wf) not in fake_kube.workflows)
+    creates = [
+        path for method, path in fake_kube.requests if method == "POST" and "/workflows" in path
+    ]
+    assert len(creates) == 1
+
+
+async def test_a_workflow_deleted_behind_our_back_ends_the_job(
+    argo_settings: Settings, fake_kube: FakeKube
+) -> None:
+    async with running_operator(argo_settings) as (_, client):
+        job_id = await start_job(client)
+        wf = f"c2d-{job_id}"
+        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+        fake_kube.set_step(NS, wf, "configure", "Running")
+        await eventually(status_is(client, job_id, 20))
+        fake_kube.delete_behind(NS, wf)
+        await eventually(status_is(client, job_id, 70))
+        assert (await job_status(client, job_id))["dateFinished"] is not None
+
+
+async def test_a_cluster_outage_keeps_jobs_queued_until_it_ends(
+    argo_settings: Settings, fake_kube: FakeKube
+) -> None:
+    fake_kube.fail_next(3, 503, method="POST")
+    async with running_operator(argo_settings) as (runtime, client):
+        job_id = await start_job(client)
+        wf = f"c2d-{job_id}"
+        await eventually(lambda: (NS, wf) in fake_kube.workflows, timeout=20)
+        job = await runtime.store.get_job(job_id)
+        assert job is not None and job.status == 1 and job.workflow_name == wf
