@@ -48,9 +48,12 @@ def argo_settings(
 @contextlib.asynccontextmanager
 async def running_operator(settings: Settings) -> AsyncIterator[tuple[Runtime, TestClient]]:
     crashed = asyncio.Event()
-    async with open_runtime(settings) as runtime, background(runtime, crashed):
-        async with TestClient(TestServer(build_app(runtime))) as client:
-            yield runtime, client
+    async with (
+        open_runtime(settings) as runtime,
+        background(runtime, crashed),
+        TestClient(TestServer(build_app(runtime))) as client,
+    ):
+        yield runtime, client
     assert not crashed.is_set(), "a background loop crashed"
 
 
