@@ -3,20 +3,17 @@ client against the fake API server, watcher and reconciler. The test plays the A
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from operator_argo.app import Runtime, background, build_app, open_runtime
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
 from tests.fakes.kube import FakeKube, fake_kube
+from tests.operatorkit import eventually, job_status, running_operator, start_job, status_is
 
 __all__ = ["fake_kube"]
 
@@ -45,53 +42,6 @@ def argo_settings(
     )
 
 
-@contextlib.asynccontextmanager
-async def running_operator(settings: Settings) -> AsyncIterator[tuple[Runtime, TestClient]]:
-    crashed = asyncio.Event()
-    async with (
-        open_runtime(settings) as runtime,
-        background(runtime, crashed),
-        TestClient(TestServer(build_app(runtime))) as client,
-    ):
-        yield runtime, client
-    assert not crashed.is_set(), "a background loop crashed"
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def job_status(client: TestClient, job_id: str) -> dict[str, Any]:
-    resp = await client.get("/api/v1/operator/compute", params={"jobId": job_id})
-    assert resp.status == 200, await resp.text()
-    (job,) = await resp.json()
-    return dict(job)
-
-
-def status_is(client: TestClient, job_id: str, status: int) -> Callable[[], Any]:
-    async def check() -> bool:
-        return (await job_status(client, job_id))["status"] == status
-
-    return check
-
-
-async def start_job(client: TestClient, body: dict[str, Any] | None = None) -> str:
-    resp = await client.post("/api/v1/operator/compute", json=body or raw_request())
-    assert resp.status == 200, await resp.text()
-    (job,) = await resp.json()
-    assert job["status"] == 1 and job["statusText"] == "Warming up"
-    return str(job["jobId"])
-
-
 def published(job_id: str, results_dir: Path) -> dict[str, Any]:
     """What the publish step reports, with the files really in local result storage."""
     files = []
@@ -112,7 +62,7 @@ async def test_a_job_walks_every_status_and_its_workflow_is_collected(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
     async with running_operator(argo_settings) as (runtime, client):
-        job_id = await start_job(client)
+        job_id = await start_job(client, raw_request())
         wf = f"c2d-{job_id}"
         await eventually(lambda: (NS, wf) in fake_kube.workflows)
         labels = fake_kube.workflow(NS, wf)["metadata"]["labels"]
@@ -156,7 +106,7 @@ async def test_configure_failure_and_algorithm_deadline(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
     async with running_operator(argo_settings) as (_, client):
-        failed = await start_job(client)
+        failed = await start_job(client, raw_request())
         wf = f"c2d-{failed}"
         await eventually(lambda: (NS, wf) in fake_kube.workflows)
         fake_kube.set_step(
@@ -193,7 +143,7 @@ async def test_stop_while_queued_and_while_running(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
     async with running_operator(argo_settings) as (_, client):
-        running = await start_job(client)
+        running = await start_job(client, raw_request())
         wf = f"c2d-{running}"
         await eventually(lambda: (NS, wf) in fake_kube.workflows)
         queued = await start_job(
@@ -233,7 +183,7 @@ async def test_a_restarted_operator_finishes_the_job_with_exactly_one_workflow(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
     async with running_operator(argo_settings) as (_, client):
-        job_id = await start_job(client)
+        job_id = await start_job(client, raw_request())
         wf = f"c2d-{job_id}"
         await eventually(lambda: (NS, wf) in fake_kube.workflows)
         fake_kube.set_step(NS, wf, "configure", "Succeeded", exit_code=0)
@@ -267,7 +217,7 @@ async def test_a_workflow_deleted_behind_our_back_ends_the_job(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
     async with running_operator(argo_settings) as (_, client):
-        job_id = await start_job(client)
+        job_id = await start_job(client, raw_request())
         wf = f"c2d-{job_id}"
         await eventually(lambda: (NS, wf) in fake_kube.workflows)
         fake_kube.set_step(NS, wf, "configure", "Running")
@@ -282,7 +232,7 @@ async def test_a_cluster_outage_keeps_jobs_queued_until_it_ends(
 ) -> None:
     fake_kube.fail_next(3, 503, method="POST")
     async with running_operator(argo_settings) as (runtime, client):
-        job_id = await start_job(client)
+        job_id = await start_job(client, raw_request())
         wf = f"c2d-{job_id}"
         await eventually(lambda: (NS, wf) in fake_kube.workflows, timeout=20)
         job = await runtime.store.get_job(job_id)
