@@ -38,13 +38,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_depth(body: bytes) -> int:
-    """The deepest bracket nesting of `body`, ignoring brackets inside JSON strings."""
+    """The deepest bracket nesting of `body`, ignoring brackets inside JSON strings.
+
+    Up to the first syntax error this equals the JSON decoder's own nesting, so a decoder never
+    goes deeper than this number (unbalanced closers only make the body invalid sooner)."""
     brackets = _STRING.sub(b"", body).translate(_BRACKET_WEIGHTS, _NOT_BRACKETS)
     if not brackets:
         return 0
     running = itertools.accumulate(brackets)
     depth: int = max(map(operator.sub, running, range(1, len(brackets) + 1)))
-    return depth
+    return max(depth, 0)
 
 
 @web.middleware

@@ -72,6 +72,8 @@ def _load_dict_config(path: str) -> dict[str, Any]:
         raise ConfigurationError(f"LOG_CFG: cannot load {path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigurationError(f"LOG_CFG: {path} must hold a logging dictConfig mapping")
+    # Modules create their loggers at import, before this runs: keep them unless told otherwise.
+    data.setdefault("disable_existing_loggers", False)
     return data
 
 
