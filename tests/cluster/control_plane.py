@@ -227,7 +227,7 @@ def _wait_established(plane: ControlPlane, name: str) -> None:
         crd = request_json(
             plane, "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
         )
-        conditions = crd["status"].get("conditions", [])  # type: ignore[index]
+        conditions = crd["status"].get("conditions") or []  # type: ignore[index]
         if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
             return
         time.sleep(0.1)

@@ -40,15 +40,23 @@ def helm_binary() -> str:
     return found
 
 
-def render_rbac(release: str, namespace: str, *values: str) -> list[dict[str, Any]]:
+def jobs_in(*namespaces: str) -> dict[str, Any]:
+    """Chart values with one environment (the chart's default one) per namespace."""
+    default = yaml.safe_load((CHART / "values.yaml").read_text())["environments"][0]
+    return {"environments": [default | {"id": ns, "namespace": ns} for ns in namespaces]}
+
+
+def render_rbac(release: str, namespace: str, values: dict[str, Any]) -> list[dict[str, Any]]:
     """``helm template`` the chart's service account and RBAC templates into objects."""
-    argv = [helm_binary(), "template", release, str(CHART), "--namespace", namespace]
+    argv = [helm_binary(), "template", release, str(CHART), "--namespace", namespace, "-f", "-"]
     for template in RBAC_TEMPLATES:
         argv += ["--show-only", template]
-    for value in values:
-        argv += ["--set", value]
-    rendered = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+    rendered = subprocess.run(
+        argv, input=yaml.safe_dump(values), capture_output=True, text=True, check=False
+    )
+    if rendered.returncode != 0:
+        raise RuntimeError(f"helm template failed: {rendered.stderr.strip()}")
+    return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
 
 
 def apply_objects(plane: ControlPlane, objects: list[dict[str, Any]]) -> None:

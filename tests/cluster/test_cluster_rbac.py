@@ -13,7 +13,14 @@ from operator_argo.config import Settings
 from operator_argo.domain.errors import Forbidden, NotFound
 from operator_argo.engines.argo.client import KubeClient
 from tests.cluster.control_plane import ControlPlane, request_json, write_kubeconfig
-from tests.cluster.rbac import apply_objects, can_i, ensure_namespaces, render_rbac, request_token
+from tests.cluster.rbac import (
+    apply_objects,
+    can_i,
+    ensure_namespaces,
+    jobs_in,
+    render_rbac,
+    request_token,
+)
 from tests.fakes.kube import sample_workflow
 
 RELEASE_NS, JOBS_NS, OTHER_NS = "operator-system", "rbac-jobs", "rbac-other"
@@ -40,7 +47,7 @@ def _account(objects: list[dict], namespace: str) -> str:
 @pytest.fixture(scope="module")
 def accounts(real_kube: ControlPlane) -> Accounts:
     ensure_namespaces(real_kube, RELEASE_NS, JOBS_NS, OTHER_NS)
-    env = f"environments[0].namespace={JOBS_NS}"
+    env = jobs_in(JOBS_NS)
     chart = render_rbac("op", RELEASE_NS, env)
     apply_objects(real_kube, chart)
     bare = [o for o in render_rbac("bare", RELEASE_NS, env) if o["kind"] == "ServiceAccount"]
