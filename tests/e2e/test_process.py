@@ -1,0 +1,158 @@
+"""The real `operator-argo` process: SIGKILL mid-job and restart, and the demo command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from operator_argo.config import Settings
+from tests.e2e.conftest import OWNER, job_request
+from tests.fakes.ocean import FakeOcean
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_env(settings: Settings, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "OPERATOR_"))}
+    env.update(
+        POSTGRES_HOST=settings.postgres_host,
+        POSTGRES_PORT=str(settings.postgres_port),
+        POSTGRES_USER=settings.postgres_user,
+        POSTGRES_PASSWORD=settings.postgres_password,
+        POSTGRES_DB=settings.postgres_db,
+        OPERATOR_DATA_DIR=str(settings.data_dir),
+        OPERATOR_PORT=str(port),
+        OPERATOR_SCHEDULER_INTERVAL="0.1",
+        OPERATOR_ENVIRONMENTS=json.dumps(
+            [{"id": "ocean-compute", "maxJobs": 2, "maxJobDuration": 60}]
+        ),
+        LOG_FORMAT="json",
+    )
+    return env
+
+
+@pytest.fixture
+def operator_process(
+    settings_factory: Callable[..., Settings],
+) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    settings = settings_factory()
+    port = free_port()
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        with open(settings.data_dir.parent / f"serve-{len(started)}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "operator_argo.cli", "serve"],
+                env=serve_env(settings, port),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        proc.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        started.append(proc)
+        return proc
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def wait_ready(session: aiohttp.ClientSession, base: str, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            async with session.get(f"{base}/readyz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError("the operator did not become ready")
+
+
+async def status_of(session: aiohttp.ClientSession, base: str, job_id: str) -> dict:
+    async with session.get(f"{base}/api/v1/operator/compute", params={"jobId": job_id}) as resp:
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())[0]
+
+
+async def wait_status(
+    session: aiohttp.ClientSession, base: str, job_id: str, done: Callable[[dict], bool]
+) -> dict:
+    for _ in range(600):
+        job = await status_of(session, base, job_id)
+        if done(job):
+            return job
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job {job_id} stuck at {job}")
+
+
+async def test_sigkill_mid_job_then_restart_the_job_still_ends(
+    operator_process: Callable[[], subprocess.Popen[bytes]], ocean: FakeOcean
+) -> None:
+    code = (
+        "import os, time\ntime.sleep(3)\n"
+        "open(os.path.join(os.environ['OUTPUTS'], 'done.txt'), 'w').write('done')\n"
+    )
+    first = operator_process()
+    base = first.base_url  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, base)
+        async with session.post(
+            f"{base}/api/v1/operator/compute", json=job_request(ocean, code)
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+            job_id = (await resp.json())[0]["jobId"]
+        await wait_status(session, base, job_id, lambda j: j["status"] == 40)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+        second = operator_process()
+        await wait_ready(session, base)
+        job = await wait_status(session, base, job_id, lambda j: j["dateFinished"] is not None)
+        assert job["status"] == 70
+        assert job["results"][0]["type"] == "output"
+        params = {"jobId": job_id, "index": "0", "owner": OWNER}
+        async with session.get(f"{base}/api/v1/operator/getResult", params=params) as resp:
+            assert await resp.read() == b"done"
+    assert second.poll() is None
+
+
+def test_the_demo_runs_a_real_job_and_exits_0(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "OPERATOR_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "operator_argo.cli", "demo"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "status 70  Job finished" in result.stdout
+    assert '"rows": 100' in result.stdout
