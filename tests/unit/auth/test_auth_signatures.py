@@ -16,6 +16,7 @@ from operator_argo.auth.signatures import (
     keep_sane_recursion_limit,
     parse_signature,
     recover_signer,
+    recover_signer_checked,
     sign_text,
 )
 from operator_argo.domain.errors import ConfigurationError, InvalidSignature
@@ -40,13 +41,30 @@ def test_recovers_the_signer_in_every_accepted_spelling() -> None:
         low_v.hex(),
         "0x" + low_v.hex(),
     ):
-        assert recover_signer(message, spelling) == account.address
+        assert recover_signer(message, spelling) == account.address.lower()
 
 
 def test_a_different_message_recovers_a_different_address() -> None:
     account = Account.create()
     raw = _provider_signature("owner1", account.key)
-    assert recover_signer("owner2", raw.hex()) != account.address
+    assert recover_signer("owner2", raw.hex()) != account.address.lower()
+
+
+def test_fast_recovery_equals_eth_account_recovery() -> None:
+    for index in range(40):
+        account = Account.create()
+        message = f"0xowner{index}{'ab' * index}1700000000{index:09d}"
+        signature = _provider_signature(message, account.key)
+        expected = Account.recover_message(
+            encode_defunct(primitive=keccak(text=message)), signature=signature
+        )
+        assert recover_signer(message, signature.hex()) == expected.lower()
+        assert recover_signer_checked(message, signature.hex()) == expected
+        # A signature over another message recovers the same (wrong) signer both ways.
+        assert (
+            recover_signer("other", signature.hex())
+            == recover_signer_checked("other", signature.hex()).lower()
+        )
 
 
 def test_sign_text_matches_the_provider_scheme() -> None:
@@ -75,6 +93,8 @@ def test_sign_text_matches_the_provider_scheme() -> None:
 def test_garbage_is_an_invalid_signature(garbage: object) -> None:
     with pytest.raises(InvalidSignature):
         recover_signer("message", garbage)
+    with pytest.raises(InvalidSignature):
+        recover_signer_checked("message", garbage)
 
 
 def test_parse_normalises_v() -> None:

@@ -1,0 +1,316 @@
+"""Load benchmark of the operator API: GET /compute over 10,000 stored jobs, POST /compute.
+
+Signatures are on for both (SIGNATURE_REQUIRED=1, one allowed provider, a fresh nonce per
+request). One server process (`serve`, the real app factory on a real PostgreSQL) and one load
+generator process (`wrk`, one thread, Lua script feeding pre-signed requests so the generator
+does no cryptography while measuring). Each scenario runs 3 times; medians are reported.
+
+    python bench/api_load.py                 # embedded PostgreSQL under a temporary directory
+    python bench/api_load.py --profile out   # also write a cProfile of the server per scenario
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import itertools
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import coincurve
+from aiohttp import web
+from eth_utils.crypto import keccak
+
+from operator_argo.api import create_api
+from operator_argo.api.schemas import parse_workflow
+from operator_argo.auth.policy import ProviderAuth
+from operator_argo.auth.signatures import ensure_fast_backend
+from operator_argo.config import Settings
+from operator_argo.domain.environment import Environment
+from operator_argo.domain.job import Address, JobId, NewJob
+from operator_argo.observability.logging import configure_logging
+from operator_argo.service.jobs import JobService
+from operator_argo.store.database import Database
+from operator_argo.store.embedded import start_server as start_pg
+from operator_argo.store.embedded import stop_server as stop_pg
+from operator_argo.store.jobs import PostgresJobStore
+from operator_argo.store.migrate import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT.parent / "shared/ocean/examples/POST-compute.request.provider-v2.1.6.raw-algo.json"
+PREFIX = "/api/v1/operator"
+JOBS = 10_000
+OWNERS = 100
+RUNS = 3
+SECONDS = 8
+SCENARIOS = [("GET", 16), ("GET", 64), ("POST", 16), ("POST", 64)]
+_nonces = itertools.count(time.time_ns())
+
+LUA = r"""
+local lines, i, method, headers = {}, 0, "GET", {}
+init = function(args)
+  method = args[2]
+  for line in io.lines(args[1]) do lines[#lines + 1] = line end
+  headers["Content-Type"] = "application/json"
+end
+request = function()
+  i = i + 1
+  local line = lines[((i - 1) % #lines) + 1]
+  if method == "GET" then return wrk.format("GET", line) end
+  return wrk.format("POST", "/api/v1/operator/compute", headers, line)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "non2xx": %d, '
+    .. '"socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def sign(message: str, key: coincurve.PrivateKey) -> str:
+    """A provider signature (65 bytes, v 27/28) of `message`, the contract's scheme."""
+    digest = keccak(b"\x19Ethereum Signed Message:\n32" + keccak(text=message))
+    raw = key.sign_recoverable(digest, hasher=None)
+    return "0x" + raw[:64].hex() + format(raw[64] + 27, "02x")
+
+
+def address(key: coincurve.PrivateKey) -> str:
+    return "0x" + keccak(key.public_key.format(compressed=False)[1:])[-20:].hex()
+
+
+# --- server process ---------------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Run the real API (app factory, PostgreSQL store, provider auth) until SIGTERM."""
+    ensure_fast_backend()
+    settings = Settings(
+        postgres_host=args.pg_host,
+        postgres_port=args.pg_port,
+        postgres_db=args.pg_db,
+        postgres_user="postgres",
+        environments=(Environment(id="ocean-compute", namespace="ocean-compute"),),
+        signature_required=True,
+        allowed_providers=frozenset({args.provider.lower()}),
+        pool_min_size=4,
+        pool_max_size=10,
+        port=args.port,
+    )
+    configure_logging(settings)
+
+    async def make_app() -> web.Application:
+        database = Database.from_settings(settings)
+        await database.open()
+        store = PostgresJobStore(database)
+        service = JobService(settings, store, None, None)
+        app = create_api(settings, service, ProviderAuth(settings, store), ready=store.ping)
+
+        async def close(_: web.Application) -> None:
+            await database.close()
+
+        app.on_cleanup.append(close)
+        return app
+
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler is not None:
+        profiler.enable()
+    try:
+        web.run_app(make_app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+
+
+# --- orchestration ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def seed(conninfo: str) -> list[tuple[str, str]]:
+    """10,000 queued jobs of 100 owners; returns their (owner, jobId)."""
+    spec = parse_workflow(json.loads(EXAMPLE.read_text())["workflow"])
+    database = Database(conninfo, min_size=4, max_size=8)
+    await database.open()
+    await migrate(database)
+    store = PostgresJobStore(database)
+    owners = [f"0x{i:040x}" for i in range(1, OWNERS + 1)]
+    jobs = [(owners[i % OWNERS], uuid.uuid4().hex) for i in range(JOBS)]
+    for start in range(0, JOBS, 200):
+        batch = [
+            NewJob(
+                job_id=JobId(job_id),
+                owner=Address(owner),
+                agreement_id=f"0x{uuid.uuid4().hex}",
+                environment="ocean-compute",
+                spec=spec,
+            )
+            for owner, job_id in jobs[start : start + 200]
+        ]
+        await asyncio.gather(*(store.insert_job(job) for job in batch))
+    await database.close()
+    return jobs
+
+
+def get_lines(jobs: list[tuple[str, str]], key: coincurve.PrivateKey, count: int) -> list[str]:
+    lines = []
+    for owner, job_id in random.choices(jobs, k=count):
+        nonce = next(_nonces)
+        signature = sign(owner + job_id + str(nonce), key)
+        lines.append(
+            f"{PREFIX}/compute?owner={owner}&jobId={job_id}&nonce={nonce}"
+            f"&providerSignature={signature}"
+        )
+    return lines
+
+
+def post_lines(key: coincurve.PrivateKey, count: int) -> list[str]:
+    body = json.loads(EXAMPLE.read_text())
+    body.pop("_comment")
+    lines = []
+    for _ in range(count):
+        nonce = next(_nonces)
+        body["agreementId"] = "0x" + uuid.uuid4().hex * 2
+        body["nonce"] = nonce
+        body["providerSignature"] = sign(body["owner"] + str(nonce), key)
+        lines.append(json.dumps(body))
+    return lines
+
+
+def run_wrk(
+    port: int, method: str, lines: list[str], connections: int, work: Path, seconds: int
+) -> dict[str, Any]:
+    data = work / "lines.txt"
+    data.write_text("\n".join(lines) + "\n")
+    script = work / "feed.lua"
+    script.write_text(LUA)
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+        "-s", str(script), f"http://127.0.0.1:{port}", "--", str(data), method,
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(item for item in output.splitlines() if item.startswith("RESULT "))
+    result: dict[str, Any] = json.loads(line[len("RESULT ") :])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    if result["requests"] > len(lines):
+        result["note"] = "request lines reused: replays counted as non-2xx"
+    return result
+
+
+def start_server(port: int, pg: dict[str, Any], provider: str, profile: str | None) -> Any:
+    command = [
+        sys.executable, __file__, "serve", "--port", str(port), "--pg-host", pg["host"],
+        "--pg-port", str(pg["port"]), "--pg-db", pg["db"], "--provider", provider,
+    ]  # fmt: skip
+    if profile:
+        command += ["--profile", profile]
+    log = open(pg["log"], "a")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(command, stdout=log, stderr=log, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return process
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the server did not start; see " + pg["log"])
+
+
+def stop_server(process: Any) -> None:
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+
+
+def bench(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="operator-argo-bench-"))
+    embedded = start_pg(work / "pgdata")
+    pg = {"host": str(embedded.socket_dir), "port": embedded.port, "db": "postgres"}
+    pg["log"] = str(work / "server.log")
+    try:
+        jobs = asyncio.run(seed(embedded.conninfo("postgres")))
+        key = coincurve.PrivateKey()
+        report: dict[str, Any] = {
+            "jobs_in_store": JOBS,
+            "runs": args.runs,
+            "seconds": args.seconds,
+            "load_average_before": os.getloadavg(),
+        }
+        for method, connections in SCENARIOS:
+            name = f"{method} /compute c={connections}"
+            if args.only and name not in args.only:
+                continue
+            profile = None
+            if args.profile:
+                profile = str(Path(args.profile).resolve() / f"{method}-c{connections}.prof")
+            port = free_port()
+            server = start_server(port, pg, address(key), profile)
+            runs = []
+            try:
+                for _ in range(args.runs):
+                    count = (5000 if method == "GET" else 2500) * args.seconds
+                    lines = (
+                        get_lines(jobs, key, count) if method == "GET" else post_lines(key, count)
+                    )
+                    runs.append(run_wrk(port, method, lines, connections, work, args.seconds))
+            finally:
+                stop_server(server)
+            report[name] = {
+                "rps_median": round(statistics.median(r["rps"] for r in runs), 1),
+                "p99_ms_median": round(statistics.median(r["p99_us"] for r in runs) / 1000, 2),
+                "p50_ms_median": round(statistics.median(r["p50_us"] for r in runs) / 1000, 2),
+                "non2xx_total": sum(r["non2xx"] for r in runs),
+                "socket_errors_total": sum(r["socket_errors"] for r in runs),
+                "runs": runs,
+            }
+            print(name, {k: v for k, v in report[name].items() if k != "runs"}, flush=True)
+        report["load_average_after"] = os.getloadavg()
+        Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    finally:
+        stop_pg(embedded)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    srv = sub.add_parser("serve", help="run the API server (used by the benchmark)")
+    srv.add_argument("--port", type=int, required=True)
+    srv.add_argument("--pg-host", required=True)
+    srv.add_argument("--pg-port", type=int, required=True)
+    srv.add_argument("--pg-db", required=True)
+    srv.add_argument("--provider", required=True)
+    srv.add_argument("--profile")
+    parser.add_argument("--profile", help="directory for one cProfile file per scenario")
+    parser.add_argument("--output", default="bench/api_load.results.json")
+    parser.add_argument("--only", action="append", help='a scenario, e.g. "GET /compute c=16"')
+    parser.add_argument("--runs", type=int, default=RUNS, help="runs per scenario (median)")
+    parser.add_argument("--seconds", type=int, default=SECONDS, help="length of one run")
+    args = parser.parse_args()
+    if args.command == "serve":
+        serve(args)
+    else:
+        if args.profile:
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+        bench(args)
+
+
+if __name__ == "__main__":
+    main()
