@@ -12,6 +12,19 @@ CACHE_ROOT="${OPERATOR_ARGO_CACHE:-$HOME/.cache/operator-argo}"
 OUT="$CACHE_ROOT/cluster/argo-$ARGO_VERSION-kwok-$KWOK_VERSION"
 BIN="$OUT/bin"
 
+# kwok's own node and pod lifecycle stages (the harness adds one that ends Argo's pods),
+# copied out of the module cache so that a run needs no Go toolchain.
+if [[ ! -f "$OUT/kwok-stages/$KWOK_VERSION" ]]; then
+    kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+    mkdir -p "$OUT/kwok-stages"
+    stages="$kwok_dir/kustomize/stage"
+    cp "$stages/node/fast/node-initialize.yaml" "$stages/node/heartbeat/node-heartbeat.yaml" \
+        "$stages/pod/fast/pod-ready.yaml" "$stages/pod/fast/pod-delete.yaml" "$OUT/kwok-stages/"
+    chmod u+w "$OUT/kwok-stages/"*.yaml
+    touch "$OUT/kwok-stages/$KWOK_VERSION"
+fi
+
 if [[ -x "$BIN/workflow-controller" && -x "$BIN/kwok" ]]; then
     echo "argo binaries cached in $BIN" >&2
     echo "$BIN"

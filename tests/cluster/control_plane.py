@@ -19,7 +19,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import yaml
@@ -74,12 +74,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: list[str], log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server process with its output in ``log``, in its own session (stopped by PID)."""
     with log.open("wb") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        )
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -104,7 +109,7 @@ def _start_etcd(bin_dir: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], 
         "--max-request-bytes=4194304",  # room for Argo's full CRDs (about 3 MB)
         "--log-level=warn",
     ]
-    proc = _spawn(argv, workdir / "etcd.log")
+    proc = spawn(argv, workdir / "etcd.log")
     _wait_until(lambda: _http_ok(f"{client}/health"), proc, workdir / "etcd.log", "etcd")
     return proc, client
 
@@ -153,7 +158,7 @@ def _start_apiserver(
         "--profiling=false",
         "--v=0",
     ]
-    proc = _spawn(argv, workdir / "kube-apiserver.log")
+    proc = spawn(argv, workdir / "kube-apiserver.log")
     return proc, f"https://127.0.0.1:{port}", token
 
 
@@ -264,5 +269,5 @@ def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
         yield plane
     finally:
         if apiserver is not None:
-            _stop(apiserver)
-        _stop(etcd)
+            stop_process(apiserver)
+        stop_process(etcd)
