@@ -93,6 +93,7 @@ class PodPlayer:
     namespaces: tuple[str, ...]
     exit_codes: dict[str, int] = dataclasses.field(default_factory=dict)  # template -> code
     results: dict[str, Any] = dataclasses.field(default_factory=dict)  # template -> output
+    hold: set[str] = dataclasses.field(default_factory=set)  # templates whose pods stay unbound
     seen: list[str] = dataclasses.field(default_factory=list)  # templates bound, in order
     _done: set[str] = dataclasses.field(default_factory=set)
     _stop: threading.Event = dataclasses.field(default_factory=threading.Event)
@@ -107,7 +108,7 @@ class PodPlayer:
     def _play(self, ns: str, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
         template = _template_name(pod)
-        if template is None:
+        if template is None or template in self.hold:
             return
         if not pod["spec"].get("nodeName"):
             code = str(self.exit_codes.get(template, 0))

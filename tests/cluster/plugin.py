@@ -30,10 +30,11 @@ _DESELECTED = pytest.StashKey[list[str]]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         KUBE_OPTION,
-        choices=("fake", "real"),
+        choices=("fake", "real", "argo"),
         default="fake",
-        help="Kubernetes API for integration tests: the in-process fake (default) or a real "
-        "kube-apiserver + etcd built by tests/cluster/build.sh",
+        help="Kubernetes API for integration tests: the in-process fake (default), a real "
+        "kube-apiserver + etcd (tests/cluster/build.sh), or that plus Argo's controller and kwok "
+        "(tests/cluster/build-argo.sh; runs tests/cluster/test_cluster_argo.py too)",
     )
 
 
@@ -47,7 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under --kube=real, deselect the fake-only tests, visibly (pytest reports 'deselected')."""
-    if kube_backend(config) != "real":
+    if kube_backend(config) == "fake":
         return
     fake_only = [item for item in items if item.get_closest_marker(FAKE_ONLY)]
     if fake_only:
@@ -65,7 +66,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def kube_backend(config: pytest.Config) -> str:
-    """Which Kubernetes API the run uses: "fake" or "real"."""
+    """Which Kubernetes API the run uses: "fake", "real" or "argo" (real + Argo's controller)."""
     return str(config.getoption("kube", default="fake"))
 
 
@@ -112,7 +113,7 @@ async def kube_under_test(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     Both offer the same controls; an Argo test suite switches backends with one fixture:
     ``@pytest.fixture`` ``def fake_kube(kube_under_test): return kube_under_test``.
     """
-    if kube_backend(request.config) == "real":
+    if kube_backend(request.config) != "fake":
         yield request.getfixturevalue("real_kube_driver")
         return
     from tests.fakes.kube import FakeKube  # noqa: PLC0415 (the fake imports the product)
