@@ -33,7 +33,8 @@ def _request_id(request: web.Request) -> str:
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id (the caller's, if sane, else a new one) to every log event of the
-    request and return it in X-Request-Id."""
+    request and return it in X-Request-Id (streamed responses set it themselves, before their
+    headers leave: see `current_request_id`)."""
     request_id = _request_id(request)
     with structlog.contextvars.bound_contextvars(request_id=request_id):
         try:
@@ -44,6 +45,12 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         if not response.prepared:
             response.headers[REQUEST_ID_HEADER] = request_id
         return response
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled (bound by `request_id_middleware`)."""
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return value if isinstance(value, str) else None
 
 
 def _route_name(request: web.Request) -> str:

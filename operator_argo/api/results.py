@@ -15,6 +15,7 @@ from aiohttp_apigami import docs, querystring_schema
 
 from operator_argo.api.body import read_params
 from operator_argo.api.docs import ErrorSchema, ResultQuerySchema
+from operator_argo.api.middlewares import REQUEST_ID_HEADER, current_request_id
 from operator_argo.api.requests import parse_result_query
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.domain.errors import RangeNotSatisfiable
@@ -104,6 +105,9 @@ class ResultRoutes:
         response.content_type = _content_type(download.file.filename)
         response.headers["Content-Disposition"] = _disposition(download.file.filename)
         response.headers["Accept-Ranges"] = "bytes"
+        request_id = current_request_id()
+        if request_id is not None:
+            response.headers[REQUEST_ID_HEADER] = request_id
         if status == 206:
             response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{download.size}"
         response.content_length = end - start

@@ -33,6 +33,7 @@ async def test_whole_file(api: Api) -> None:
     assert response.headers["Content-Length"] == str(len(CONTENT))
     assert "Content-Range" not in response.headers
     assert response.headers["Accept-Ranges"] == "bytes"
+    assert len(response.headers["X-Request-Id"]) == 32
 
 
 async def test_second_file_and_its_type(api: Api) -> None:
