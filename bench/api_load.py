@@ -16,6 +16,8 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import dataclasses
+import datetime as dt
 import itertools
 import json
 import os
@@ -41,7 +43,8 @@ from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import ensure_fast_backend
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.job import Address, JobId, NewJob
+from operator_argo.domain.job import Address, Job, JobFilter, JobId, NewJob
+from operator_argo.domain.status import JobStatus
 from operator_argo.observability.logging import configure_logging
 from operator_argo.service.jobs import JobService
 from operator_argo.store.database import Database
@@ -106,6 +109,59 @@ def address(key: coincurve.PrivateKey) -> str:
 # --- server process ---------------------------------------------------------------------------
 
 
+class MemoryStore:
+    """Diagnosis only (`--store memory`): the job-store calls the API makes, in a dict, to measure
+    the HTTP, auth and rendering layers without the database round trips."""
+
+    def __init__(self, jobs: list[tuple[str, str]]) -> None:
+        spec = parse_workflow(json.loads(EXAMPLE.read_text())["workflow"])
+        self.jobs: dict[str, Job] = {}
+        self.by_agreement: dict[str, Job] = {}
+        self.nonces: set[tuple[str, int]] = set()
+        for owner, job_id in jobs:
+            new = NewJob(
+                job_id=JobId(job_id),
+                owner=Address(owner),
+                agreement_id=job_id,
+                environment="ocean-compute",
+                spec=spec,
+            )
+            self.jobs[job_id] = self.by_agreement[job_id] = self._job(new)
+
+    @staticmethod
+    def _job(new: NewJob) -> Job:
+        fields = {field.name: getattr(new, field.name) for field in dataclasses.fields(new)}
+        return Job(status=JobStatus.QUEUED, date_created=dt.datetime.now(dt.UTC), **fields)
+
+    async def find_jobs(self, flt: JobFilter) -> list[Job]:
+        if flt.job_id is not None:
+            candidates = [self.jobs[flt.job_id]] if flt.job_id in self.jobs else []
+        elif flt.agreement_id is not None:
+            found = self.by_agreement.get(flt.agreement_id)
+            candidates = [] if found is None else [found]
+        else:
+            candidates = list(self.jobs.values())
+        return [
+            job
+            for job in candidates
+            if (flt.owner is None or job.owner.lower() == flt.owner.lower())
+            and (flt.agreement_id is None or job.agreement_id == flt.agreement_id)
+        ]
+
+    async def insert_job(self, new: NewJob) -> Job:
+        job = self.jobs[new.job_id] = self.by_agreement[new.agreement_id] = self._job(new)
+        return job
+
+    async def claim_nonce(self, signer: str, nonce: int) -> bool:
+        if (signer, nonce) in self.nonces:
+            return False
+        self.nonces.add((signer, nonce))
+        return True
+
+    async def ping(self) -> None:
+        return None
+
+
 def serve(args: argparse.Namespace) -> None:
     """Run the real API (app factory, PostgreSQL store, provider auth) until SIGTERM."""
     ensure_fast_backend()
@@ -119,11 +175,16 @@ def serve(args: argparse.Namespace) -> None:
         allowed_providers=frozenset({args.provider.lower()} if args.provider else ()),
         pool_min_size=4,
         pool_max_size=10,
+        log_format="json",  # as deployed by the chart
         port=args.port,
     )
     configure_logging(settings)
 
     async def make_app() -> web.Application:
+        if args.memory_jobs:
+            memory = MemoryStore(json.loads(Path(args.memory_jobs).read_text()))
+            service = JobService(settings, memory, None, None)  # type: ignore[arg-type]
+            return create_api(settings, service, ProviderAuth(settings, memory), ready=memory.ping)
         database = Database.from_settings(settings)
         await database.open()
         store = PostgresJobStore(database)
@@ -227,13 +288,17 @@ def run_wrk(
     return result
 
 
-def start_server(port: int, pg: dict[str, Any], provider: str, profile: str | None) -> Any:
+def start_server(
+    port: int, pg: dict[str, Any], provider: str, profile: str | None, memory_jobs: str | None
+) -> Any:
     command = [
         sys.executable, __file__, "serve", "--port", str(port), "--pg-host", pg["host"],
         "--pg-port", str(pg["port"]), "--pg-db", pg["db"], "--provider", provider,
     ]  # fmt: skip
     if profile:
         command += ["--profile", profile]
+    if memory_jobs:
+        command += ["--memory-jobs", memory_jobs]
     log = open(pg["log"], "a")  # noqa: SIM115 - lives as long as the server
     process = subprocess.Popen(command, stdout=log, stderr=log, cwd=ROOT)
     deadline = time.monotonic() + 60
@@ -257,11 +322,16 @@ def bench(args: argparse.Namespace) -> None:
     pg["log"] = str(work / "server.log")
     try:
         jobs = asyncio.run(seed(embedded.conninfo("postgres")))
+        memory_jobs = None
+        if args.store == "memory":
+            memory_jobs = str(work / "jobs.json")
+            Path(memory_jobs).write_text(json.dumps(jobs))
         key = coincurve.PrivateKey()
         report: dict[str, Any] = {
             "jobs_in_store": JOBS,
             "runs": args.runs,
             "seconds": args.seconds,
+            "store": args.store,
             "load_average_before": os.getloadavg(),
         }
         for method, connections, signed in SCENARIOS:
@@ -273,7 +343,7 @@ def bench(args: argparse.Namespace) -> None:
                 label = f"{method}-c{connections}" + ("" if signed else "-unsigned")
                 profile = str(Path(args.profile).resolve() / f"{label}.prof")
             port = free_port()
-            server = start_server(port, pg, address(key) if signed else "", profile)
+            server = start_server(port, pg, address(key) if signed else "", profile, memory_jobs)
             runs = []
             try:
                 for _ in range(args.runs):
@@ -309,8 +379,15 @@ def main() -> None:
     srv.add_argument("--pg-db", required=True)
     srv.add_argument("--provider", default="", help="the allowed provider; empty: unsigned")
     srv.add_argument("--profile")
+    srv.add_argument("--memory-jobs", help="serve from an in-memory store holding these jobs")
     parser.add_argument("--profile", help="directory for one cProfile file per scenario")
     parser.add_argument("--output", default="bench/api_load.results.json")
+    parser.add_argument(
+        "--store",
+        choices=("postgres", "memory"),
+        default="postgres",
+        help="memory: diagnosis of the API layers without the database",
+    )
     parser.add_argument("--only", action="append", help='a scenario, e.g. "GET /compute c=16"')
     parser.add_argument("--runs", type=int, default=RUNS, help="runs per scenario (median)")
     parser.add_argument("--seconds", type=int, default=SECONDS, help="length of one run")
