@@ -169,7 +169,9 @@ async def serve(settings: Settings | None = None) -> int:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        log.info("operator_listening", host=settings.host, port=settings.port, engine=settings.engine)
+        log.info(
+            "operator_listening", host=settings.host, port=settings.port, engine=settings.engine
+        )
         await stop.wait()
         log.info("operator_stopping")
         await runner.cleanup()

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from operator_argo import __version__
 from operator_argo.domain.errors import ConfigurationError, OperatorError
@@ -14,7 +15,7 @@ from operator_argo.domain.errors import ConfigurationError, OperatorError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="operator-argo",
-        description="Ocean Compute-to-Data operator on Argo Workflows (or an embedded local engine).",
+        description="Ocean Compute-to-Data operator on Argo Workflows or an embedded local engine.",
     )
     parser.add_argument("--version", action="version", version=f"operator-argo {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -48,7 +49,7 @@ def _render(path: str, environment: str | None) -> int:
     from operator_argo.config import load_settings
     from operator_argo.engines.argo.manifest import render_request
 
-    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     body = json.loads(text)
     if environment:
         body["environment"] = environment

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
+import shutil
 import sys
 import tempfile
 import time
@@ -77,7 +77,11 @@ def _request(dataset_url: str, environment: str) -> dict[str, Any]:
                     "algorithm": {
                         "id": "",
                         "rawcode": ALGORITHM,
-                        "container": {"entrypoint": "python $ALGO", "image": "python", "tag": "3.11"},
+                        "container": {
+                            "entrypoint": "python $ALGO",
+                            "image": "python",
+                            "tag": "3.11",
+                        },
                     },
                     "output": {},
                 }
@@ -91,7 +95,9 @@ def _request(dataset_url: str, environment: str) -> dict[str, Any]:
     }
 
 
-async def _follow(session: aiohttp.ClientSession, base: str, job_id: str, owner: str) -> dict[str, Any]:
+async def _follow(
+    session: aiohttp.ClientSession, base: str, job_id: str, owner: str
+) -> dict[str, Any]:
     seen = None
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
@@ -118,12 +124,18 @@ async def _run_job(base: str, dataset_url: str, environment: str) -> int:
         job_id = accepted[0]["jobId"]
         _say(f"job {job_id} accepted")
         job = await _follow(session, base, job_id, body["owner"])
-        _say("results: " + ", ".join(f"{r['filename']} ({r['type']})" for r in job["results"] or []))
-        outputs = [i for i, r in enumerate(job["results"] or []) if r["type"] == "output"]
+        results = job["results"] or []
+        _say("results: " + ", ".join(f"{r['filename']} ({r['type']})" for r in results))
+        outputs = [i for i, r in enumerate(results) if r["type"] == "output"]
         if job["status"] != 70 or not outputs:
             _say(f"the job did not produce a result (status {job['status']})")
             return 1
-        params = {"jobId": job_id, "owner": body["owner"], "index": str(outputs[0]), "nonce": str(time.time_ns())}
+        params = {
+            "jobId": job_id,
+            "owner": body["owner"],
+            "index": str(outputs[0]),
+            "nonce": str(time.time_ns()),
+        }
         async with session.get(f"{base}/api/v1/operator/getResult", params=params) as resp:
             _say(f"result.json: {(await resp.read()).decode()}")
         return 0
@@ -149,7 +161,11 @@ async def run(*, keep: bool = False) -> int:
     _say(f"operator-argo demo: embedded PostgreSQL and local engine under {scratch}")
     stop = asyncio.Event()
     try:
-        async with open_runtime(settings) as runtime, background(runtime, stop), _dataset_server() as url:
+        async with (
+            open_runtime(settings) as runtime,
+            background(runtime, stop),
+            _dataset_server() as url,
+        ):
             runner = web.AppRunner(build_app(runtime), access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -164,8 +180,6 @@ async def run(*, keep: bool = False) -> int:
         if keep:
             _say(f"kept {scratch}")
         else:
-            import shutil
-
             shutil.rmtree(scratch, ignore_errors=True)
 
 

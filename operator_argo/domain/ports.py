@@ -49,7 +49,11 @@ class JobStore(Protocol):
         several schedulers on one database (FOR UPDATE SKIP LOCKED plus a per-environment
         advisory transaction lock so two claimers cannot both see room for one more)."""
 
-    async def record_submission(self, job_id: str, workflow_name: str) -> None: ...
+    async def claim_batch(self, environment: str, max_jobs: int, limit: int) -> list[Job]:
+        """Like `claim_next`, for up to `limit` jobs at once (oldest first)."""
+
+    async def record_submission(self, job_id: str, workflow_name: str) -> Job | None:
+        """Record the workflow name of a claimed job; returns the job as it is now."""
 
     async def release_claim(self, job_id: str) -> None:
         """Put a claimed job back in the queue (submission failed transiently): submitted_at

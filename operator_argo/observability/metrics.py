@@ -113,7 +113,7 @@ def observe_queue_wait(environment: str, seconds: float) -> None:
 
 
 def record_submission(environment: str, outcome: str) -> None:
-    """Count one workflow submission attempt: outcome `submitted`, `failed` (transient) or `rejected`."""
+    """Count one submission attempt: outcome `submitted`, `failed` (transient) or `rejected`."""
     WORKFLOW_SUBMISSIONS.labels(environment=environment, outcome=outcome).inc()
 
 

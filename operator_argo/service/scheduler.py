@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
+SUBMIT_BATCH = 16  # jobs claimed in one transaction and submitted concurrently
 GAUGE_PERIOD = 15.0  # seconds between refreshes of the queue-depth and jobs-by-status gauges
 
 
@@ -117,13 +118,24 @@ class Scheduler:
     async def _fill(self, environment: Environment) -> int:
         submitted = 0
         while True:
-            job = await self._store.claim_next(environment.id, environment.max_jobs)
-            if job is None:
+            batch = await self._store.claim_batch(
+                environment.id, environment.max_jobs, SUBMIT_BATCH
+            )
+            if not batch:
                 return submitted
-            await self._submit(job, environment)
-            submitted += 1
+            # Submissions of one batch overlap: the cluster's round trips are the bottleneck.
+            outcomes = await asyncio.gather(
+                *(self._submit(job, environment) for job in batch), return_exceptions=True
+            )
+            submitted += sum(1 for outcome in outcomes if outcome is True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome  # TransientEngineError: the loop backs off
+            if len(batch) < SUBMIT_BATCH:
+                return submitted
 
-    async def _submit(self, job: Job, environment: Environment) -> None:
+    async def _submit(self, job: Job, environment: Environment) -> bool:
+        """Submit one claimed job; True when its workflow exists now."""
         try:
             name = await self._engine.submit(job, environment)
         except TransientEngineError:
@@ -143,8 +155,8 @@ class Scheduler:
                 job.job_id,
                 JobUpdate(status=JobStatus.FINISHED, finished=True, results=(), error=exc.message),
             )
-            return
-        await self._store.record_submission(job.job_id, name)
+            return False
+        current = await self._store.record_submission(job.job_id, name)
         metrics.record_submission(environment.id, "submitted")
         waited = dt.datetime.now(dt.UTC) - job.date_created
         metrics.observe_queue_wait(environment.id, max(0.0, waited.total_seconds()))
@@ -152,6 +164,6 @@ class Scheduler:
         if self._on_submitted is not None:
             self._on_submitted(job)
         # A stop that arrived between the claim and the submission found no workflow to stop.
-        current = await self._store.get_job(job.job_id)
         if current is not None and current.stopreq and not current.is_finished:
             await self._engine.stop(current)
+        return True

@@ -78,20 +78,26 @@ _CLAIM_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
 _COUNT_CLAIMED = sql.SQL(
     "SELECT count(*) AS n FROM jobs WHERE environment = %s AND submitted_at IS NOT NULL AND {}"
 ).format(_UNFINISHED)
+# The picked rows are materialised first: a LIMIT inside `IN (...)` may be re-evaluated by the
+# planner and then claim more rows than there is room for.
 _CLAIM = sql.SQL("""
-UPDATE jobs SET submitted_at = now()
-WHERE job_id = (
+WITH picked AS MATERIALIZED (
     SELECT job_id FROM jobs
     WHERE environment = %(env)s AND {unclaimed} AND stopreq = {none} AND NOT removed
-    {oldest_first} LIMIT 1
+    {oldest_first} LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-) AND {unclaimed}
-RETURNING *
+), claimed AS (
+    UPDATE jobs SET submitted_at = now() FROM picked
+    WHERE jobs.job_id = picked.job_id
+    RETURNING jobs.*
+)
+SELECT * FROM claimed {oldest_first}
 """).format(
     unclaimed=_UNCLAIMED, none=sql.Literal(int(StopReason.NONE)), oldest_first=_OLDEST_FIRST
 )
 _RECORD_SUBMISSION = """
 UPDATE jobs SET workflow_name = %s, submitted_at = COALESCE(submitted_at, now()) WHERE job_id = %s
+RETURNING *
 """
 _RELEASE = sql.SQL(
     "UPDATE jobs SET submitted_at = NULL, workflow_name = NULL WHERE job_id = %s AND status = {}"
@@ -239,17 +245,22 @@ class PostgresJobStore:
             return await _fetch_job(conn, _REMOVE, (job_id,))
 
     async def claim_next(self, environment: str, max_jobs: int) -> Job | None:
+        claimed = await self.claim_batch(environment, max_jobs, 1)
+        return claimed[0] if claimed else None
+
+    async def claim_batch(self, environment: str, max_jobs: int, limit: int) -> list[Job]:
         async with self.database.transaction() as conn:
             await conn.execute(_CLAIM_LOCK, (_CLAIM_LOCK_CLASS, environment))
             cur = await conn.execute(_COUNT_CLAIMED, (environment,))
             row = await cur.fetchone()
-            if row is not None and int(row["n"]) >= max_jobs:
-                return None
-            return await _fetch_job(conn, _CLAIM, {"env": environment})
+            room = max_jobs - (int(row["n"]) if row is not None else 0)
+            if room <= 0:
+                return []
+            return await _fetch_jobs(conn, _CLAIM, {"env": environment, "limit": min(room, limit)})
 
-    async def record_submission(self, job_id: str, workflow_name: str) -> None:
+    async def record_submission(self, job_id: str, workflow_name: str) -> Job | None:
         async with self.database.connection() as conn:
-            await conn.execute(_RECORD_SUBMISSION, (workflow_name, job_id))
+            return await _fetch_job(conn, _RECORD_SUBMISSION, (workflow_name, job_id))
 
     async def release_claim(self, job_id: str) -> None:
         async with self.database.connection() as conn:

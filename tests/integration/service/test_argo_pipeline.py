@@ -235,5 +235,12 @@ async def test_a_cluster_outage_keeps_jobs_queued_until_it_ends(
         job_id = await start_job(client, raw_request())
         wf = f"c2d-{job_id}"
         await eventually(lambda: (NS, wf) in fake_kube.workflows, timeout=20)
-        job = await runtime.store.get_job(job_id)
-        assert job is not None and job.status == 1 and job.workflow_name == wf
+
+        async def recorded() -> bool:
+            job = await runtime.store.get_job(job_id)
+            return job is not None and job.status == 1 and job.workflow_name == wf
+
+        await eventually(recorded)
+        assert [p for m, p in fake_kube.requests if m == "POST"].count(
+            f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflows"
+        ) == 4  # three refused, one accepted
