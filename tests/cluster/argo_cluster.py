@@ -38,6 +38,7 @@ EXIT_STAGE = Path(__file__).with_name("kwok-stage-argo-exit.yaml")
 EXIT_CODE = "operator-argo.test/exit-code"
 NODE = "kwok-node-0"
 CONTROLLER_NS = "argo"
+WORKFLOWS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows"
 TASK_RESULTS = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflowtaskresults"
 
 
@@ -107,7 +108,7 @@ class PodPlayer:
 
     def _play(self, ns: str, pod: dict[str, Any]) -> None:
         name = pod["metadata"]["name"]
-        template = _template_name(pod)
+        template = self._template(ns, pod)
         if template is None or template in self.hold:
             return
         if not pod["spec"].get("nodeName"):
@@ -120,6 +121,17 @@ class PodPlayer:
         elif pod["status"].get("phase") in ("Succeeded", "Failed") and name not in self._done:
             self._done.add(name)
             self._report(ns, pod, template)
+
+    def _template(self, ns: str, pod: dict[str, Any]) -> str | None:
+        """The template of the pod's node, as the controller recorded it in the workflow."""
+        workflow = pod["metadata"].get("labels", {}).get("workflows.argoproj.io/workflow")
+        node = _node_id(pod)
+        if not workflow or not node:
+            return None
+        obj = request_json(self.plane, "GET", f"{WORKFLOWS.format(ns=ns)}/{workflow}")
+        nodes = obj.get("status", {}).get("nodes") or {}  # type: ignore[union-attr]
+        template = nodes.get(node, {}).get("templateName")
+        return str(template) if template else None  # not recorded yet: next round
 
     def _report(self, ns: str, pod: dict[str, Any], template: str) -> None:
         meta = pod["metadata"]
@@ -134,7 +146,7 @@ class PodPlayer:
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "WorkflowTaskResult",
             "metadata": {
-                "name": meta["annotations"]["workflows.argoproj.io/node-id"],
+                "name": _node_id(pod),
                 "labels": {
                     "workflows.argoproj.io/workflow": workflow,
                     "workflows.argoproj.io/report-outputs-completed": "true",
@@ -149,12 +161,12 @@ class PodPlayer:
         self._stop.set()
 
 
-def _template_name(pod: Mapping[str, Any]) -> str | None:
-    """The Argo template a job pod runs (from the ARGO_TEMPLATE env var Argo gives it)."""
+def _node_id(pod: Mapping[str, Any]) -> str | None:
+    """The workflow node a job pod runs (Argo gives it to the containers as ARGO_NODE_ID)."""
     for container in pod["spec"].get("containers", []):
         for env in container.get("env", []):
-            if env.get("name") == "ARGO_TEMPLATE":
-                return str(json.loads(env["value"])["name"])
+            if env.get("name") == "ARGO_NODE_ID":
+                return str(env["value"])
     return None
 
 
