@@ -74,6 +74,7 @@ async def test_duplicate_create_is_already_exists(kube_client: KubeClient) -> No
         (410, Gone),
     ],
 )
+@pytest.mark.kube_fake_only
 async def test_errors_are_translated(
     kube_client: KubeClient, fake_kube: FakeKube, status: int, error: type[Exception]
 ) -> None:
@@ -87,9 +88,12 @@ async def test_errors_are_translated(
 
 async def test_invalid_workflow_is_permanent(kube_client: KubeClient) -> None:
     with pytest.raises(PermanentEngineError, match="422"):
-        await kube_client.create_workflow(NS, {"kind": "Workflow", "metadata": {}})
+        # No name and no spec: both the fake and a real API server answer 422 (Invalid).
+        body = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {}}
+        await kube_client.create_workflow(NS, body)
 
 
+@pytest.mark.kube_fake_only
 async def test_unreachable_server_is_transient(
     kube_client: KubeClient, fake_kube: FakeKube
 ) -> None:
@@ -98,6 +102,7 @@ async def test_unreachable_server_is_transient(
         await kube_client.list_workflows(NS)
 
 
+@pytest.mark.kube_fake_only
 async def test_watch_streams_events_and_bookmarks(
     kube_client: KubeClient, fake_kube: FakeKube
 ) -> None:
@@ -120,6 +125,7 @@ async def test_watch_streams_events_and_bookmarks(
     assert events[1].object["status"]["phase"] == "Running"
 
 
+@pytest.mark.kube_fake_only
 async def test_watch_from_compacted_version_is_gone(
     kube_client: KubeClient, fake_kube: FakeKube
 ) -> None:
@@ -133,6 +139,7 @@ async def test_watch_from_compacted_version_is_gone(
             pass
 
 
+@pytest.mark.kube_fake_only
 async def test_dropped_watch_is_transient(kube_client: KubeClient, fake_kube: FakeKube) -> None:
     fake_kube.add_workflow(NS, workflow("c2d-d"))
     with pytest.raises(TransientEngineError):
@@ -141,6 +148,7 @@ async def test_dropped_watch_is_transient(kube_client: KubeClient, fake_kube: Fa
             fake_kube.drop_watches()
 
 
+@pytest.mark.kube_fake_only
 async def test_pods_and_logs(kube_client: KubeClient, fake_kube: FakeKube) -> None:
     fake_kube.add_pod(
         NS, "c2d-p-configure", labels={"workflows.argoproj.io/workflow": "c2d-p"}, log="hello\n"
@@ -156,6 +164,7 @@ async def test_pods_and_logs(kube_client: KubeClient, fake_kube: FakeKube) -> No
         await kube_client.list_pods(NS)
 
 
+@pytest.mark.kube_fake_only
 async def test_fake_answers_410_to_a_list_from_before_its_history(fake_kube: FakeKube) -> None:
     fake_kube.add_workflow(NS, workflow("c2d-h"))
     fake_kube.compact()

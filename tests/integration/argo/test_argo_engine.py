@@ -37,6 +37,7 @@ async def running(engine: ArgoEngine, fake_kube: FakeKube) -> AsyncIterator[Obse
         await task
 
 
+@pytest.mark.kube_fake_only
 async def test_submit_is_idempotent(
     engine: ArgoEngine, fake_kube: FakeKube, kube_settings: Settings
 ) -> None:
@@ -60,6 +61,7 @@ async def test_submit_goes_to_the_environment_namespace(
     assert (kube_settings.environments[1].namespace, name) in fake_kube.workflows
 
 
+@pytest.mark.kube_fake_only
 async def test_submit_while_unavailable_is_transient(
     engine: ArgoEngine, fake_kube: FakeKube, kube_settings: Settings
 ) -> None:
@@ -70,6 +72,7 @@ async def test_submit_while_unavailable_is_transient(
     assert await engine.submit(make_job(), kube_settings.environments[0])  # and works after
 
 
+@pytest.mark.kube_fake_only
 async def test_submit_without_rbac_is_forbidden(
     engine: ArgoEngine, fake_kube: FakeKube, kube_settings: Settings
 ) -> None:

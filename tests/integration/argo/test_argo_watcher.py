@@ -95,6 +95,7 @@ async def test_happy_path_in_order(
     assert final.steps["configure"].exit_code == 0
 
 
+@pytest.mark.kube_fake_only
 async def test_dropped_watch_resumes_without_loss_or_repeats(
     fake_kube: FakeKube, recorder: ObservationRecorder, start_watcher
 ) -> None:
@@ -111,6 +112,7 @@ async def test_dropped_watch_resumes_without_loss_or_repeats(
     assert any(f"resourceVersion={resume_from}" in path for _, path in fake_kube.requests)
 
 
+@pytest.mark.kube_fake_only
 async def test_gone_relists_and_reports_current_state(
     fake_kube: FakeKube, recorder: ObservationRecorder, start_watcher
 ) -> None:
@@ -126,6 +128,7 @@ async def test_gone_relists_and_reports_current_state(
     assert watcher.resource_version == str(fake_kube.rv)
 
 
+@pytest.mark.kube_fake_only
 async def test_bookmarks_move_the_resource_version(
     fake_kube: FakeKube, recorder: ObservationRecorder, start_watcher
 ) -> None:
@@ -140,6 +143,7 @@ async def test_bookmarks_move_the_resource_version(
     assert recorder.seen == []
 
 
+@pytest.mark.kube_fake_only
 async def test_duplicate_and_out_of_order_events_are_dropped(
     fake_kube: FakeKube, recorder: ObservationRecorder, start_watcher
 ) -> None:
@@ -184,6 +188,7 @@ async def test_deleted_behind_our_back(
     assert [obs.deleted for obs in recorder.seen].count(True) == 1
 
 
+@pytest.mark.kube_fake_only
 async def test_vanished_during_relist_is_reported_deleted(
     fake_kube: FakeKube, recorder: ObservationRecorder, start_watcher
 ) -> None:
@@ -229,6 +234,7 @@ async def test_failing_sink_does_not_stop_the_loop(fake_kube: FakeKube, start_wa
     assert calls == 2 and obs.workflow_name == WF
 
 
+@pytest.mark.kube_fake_only
 async def test_list_failures_back_off_then_recover(
     fake_kube: FakeKube, recorder: ObservationRecorder, start_watcher
 ) -> None:
