@@ -54,7 +54,7 @@ from operator_argo.store.jobs import PostgresJobStore
 from operator_argo.store.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT.parent / "shared/ocean/examples/POST-compute.request.provider-v2.1.6.raw-algo.json"
+EXAMPLE = ROOT / "tests/integration/api/examples/POST-compute.request.provider-v2.1.6.raw-algo.json"
 PREFIX = "/api/v1/operator"
 JOBS = 10_000
 OWNERS = 100

@@ -33,7 +33,9 @@ from operator_argo.store.database import Database
 from operator_argo.store.jobs import PostgresJobStore
 from operator_argo.store.migrate import migrate
 
-EXAMPLES = Path(__file__).resolve().parents[4] / "shared" / "ocean" / "examples"
+# Copies of the contract's example bodies (shared/ocean/examples), kept with the tests so a
+# fresh clone runs them as they are.
+EXAMPLES = Path(__file__).resolve().parent / "examples"
 PREFIX = "/api/v1/operator"
 ADMIN = "0xAdm1n000000000000000000000000000000000001"
 ENVIRONMENTS = (

@@ -26,7 +26,7 @@ from operator_argo.domain.job import (
 )
 from operator_argo.domain.status import JobStatus
 
-EXAMPLES = Path(__file__).resolve().parents[4] / "shared" / "ocean" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "integration" / "api" / "examples"
 
 
 def _example(name: str) -> dict[str, Any]:
