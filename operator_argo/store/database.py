@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +20,8 @@ Connection = psycopg.AsyncConnection[DictRow]
 """A pooled connection whose cursors return rows as dicts."""
 
 _log = structlog.get_logger(__name__)
+
+IDLE_CHECK_SECONDS = 5.0  # connections idle longer than this are checked before reuse
 
 # Errors that mean "the database is not there right now" (server down, connection lost, pool
 # exhausted, serialisation failure): the caller may retry later, so they become Unavailable.
@@ -49,13 +53,28 @@ class Database:
         self._pool = AsyncConnectionPool(
             conninfo,
             connection_class=Connection,
-            kwargs={"row_factory": dict_row, "options": "-c TimeZone=UTC"},
+            # Autocommit: a single statement commits with itself (no extra COMMIT round trip);
+            # several statements that belong together use `transaction()`.
+            kwargs={"row_factory": dict_row, "options": "-c TimeZone=UTC", "autocommit": True},
             min_size=min_size,
             max_size=max_size,
             open=False,
-            check=AsyncConnectionPool.check_connection,
+            check=self._check_if_idle,
+            reset=self._note_returned,
             name="operator-argo",
         )
+        self._returned_at: weakref.WeakKeyDictionary[Connection, float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def _note_returned(self, conn: Connection) -> None:
+        self._returned_at[conn] = time.monotonic()
+
+    async def _check_if_idle(self, conn: Connection) -> None:
+        """Check a connection before handing it out only if it sat idle for a while: a busy
+        connection is known good, and checking each checkout costs a round trip per query."""
+        if time.monotonic() - self._returned_at.get(conn, 0.0) > IDLE_CHECK_SECONDS:
+            await AsyncConnectionPool.check_connection(conn)
 
     @classmethod
     def from_settings(cls, settings: Settings, conninfo: str | None = None) -> Database:

@@ -153,6 +153,19 @@ def _where(flt: JobFilter) -> tuple[sql.Composable, dict[str, Any]]:
     return sql.SQL(" AND ").join(parts), params
 
 
+_FIND_QUERIES: dict[tuple[bool, bool, bool], str] = {}
+
+
+def _find_query(job_id: bool, owner: bool, agreement: bool, where: sql.Composable) -> str:
+    """The SELECT of a filter shape, composed once: GET /compute is the hottest query."""
+    key = (job_id, owner, agreement)
+    query = _FIND_QUERIES.get(key)
+    if query is None:
+        composed = sql.SQL("SELECT * FROM jobs WHERE {} {}").format(where, _OLDEST_FIRST)
+        query = _FIND_QUERIES[key] = composed.as_string()
+    return query
+
+
 async def _fetch_jobs(
     conn: Connection, query: sql.Composable | str, params: Any = None
 ) -> list[Job]:
@@ -190,7 +203,7 @@ class PostgresJobStore:
 
     async def find_jobs(self, flt: JobFilter) -> list[Job]:
         where, params = _where(flt)
-        query = sql.SQL("SELECT * FROM jobs WHERE {} {}").format(where, _OLDEST_FIRST)
+        query = _find_query(bool(flt.job_id), bool(flt.owner), bool(flt.agreement_id), where)
         async with self.database.connection() as conn:
             return await _fetch_jobs(conn, query, params)
 
