@@ -88,10 +88,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             database=database,
             store=store,
             engine=engine,
-            service=JobService(settings, store, engine, results),
+            service=JobService(settings, store, engine, results, on_accepted=scheduler.wake),
             auth=ProviderAuth(settings, store),
             scheduler=scheduler,
-            reconciler=Reconciler(store, engine),
+            reconciler=Reconciler(store, engine, results, on_finished=scheduler.wake),
             janitor=Janitor(settings, store, engine, results),
             close_engine=getattr(engine, "close", _nothing),
         )

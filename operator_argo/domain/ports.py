@@ -68,8 +68,8 @@ class JobStore(Protocol):
     async def expired_results(
         self, now: dt.datetime, default_expiry: int, expiries: Mapping[str, int] | None = None
     ) -> list[Job]:
-        """Finished jobs whose results are older than their expiry in seconds:
-        `expiries[environment]` when given and non-zero, else `default_expiry`; 0 = forever."""
+        """Finished jobs with results not deleted yet that are removed, or older than their expiry
+        in seconds: `expiries[environment]` when non-zero, else `default_expiry`; 0 = forever."""
 
     async def mark_results_deleted(self, job_id: str) -> None: ...
 

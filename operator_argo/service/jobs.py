@@ -57,6 +57,7 @@ class JobService:
         *,
         clock: Callable[[], dt.datetime] = _utc_now,
         new_job_id: Callable[[], JobId] = _uuid_hex,
+        on_accepted: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -64,6 +65,7 @@ class JobService:
         self._results = results
         self._clock = clock
         self._new_job_id = new_job_id
+        self._on_accepted = on_accepted
 
     def next_job_id(self) -> JobId:
         """A fresh job id (32 lowercase hex characters)."""
@@ -82,6 +84,8 @@ class JobService:
         find_environment(self._settings.environments, new.environment, new.chain_id)
         job = await self._store.insert_job(new)
         log.info("job_created", job_id=job.job_id, environment=job.environment, owner=job.owner)
+        if self._on_accepted is not None:
+            self._on_accepted()  # the scheduler looks at the queue now instead of at its next tick
         return job
 
     async def status(self, flt: JobFilter) -> list[Job]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import structlog
 
 from operator_argo.domain.errors import OperatorError
 from operator_argo.domain.job import Job
 from operator_argo.domain.observation import Observation
-from operator_argo.domain.ports import Engine, JobStore
+from operator_argo.domain.ports import Engine, JobStore, ResultReader
 from operator_argo.domain.progress import decide_update
 from operator_argo.observability import metrics
 
@@ -25,9 +26,18 @@ class Reconciler:
     finished workflow that the next observation of it cleans up.
     """
 
-    def __init__(self, store: JobStore, engine: Engine) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        engine: Engine,
+        results: ResultReader | None = None,
+        *,
+        on_finished: Callable[[], None] | None = None,
+    ) -> None:
         self._store = store
         self._engine = engine
+        self._results = results
+        self._on_finished = on_finished
 
     async def observe(self, observation: Observation) -> None:
         """The engine's sink: apply one observation, timing event-to-database latency."""
@@ -65,8 +75,24 @@ class Reconciler:
         )
         if after.is_finished:
             metrics.record_job_finished(after.environment, int(after.status))
+            if self._on_finished is not None:
+                self._on_finished()  # its environment has room for the next queued job
+            if after.removed:
+                await self._delete_results(after)
             await self._collect(after, observation)
         return after
+
+    async def _delete_results(self, job: Job) -> None:
+        """A job deleted while it ran has just published: its results go at once (the janitor
+        retries if this fails)."""
+        if self._results is None or not job.results:
+            return
+        try:
+            await self._results.delete_job(job.job_id, job.results)
+        except OperatorError as exc:
+            log.warning("results_delete_failed", job_id=job.job_id, error=exc.message)
+            return
+        await self._store.mark_results_deleted(job.job_id)
 
     async def _collect(self, job: Job, observation: Observation) -> None:
         if observation.deleted:

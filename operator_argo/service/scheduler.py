@@ -78,6 +78,7 @@ class Scheduler:
         gauges_due = 0.0
         while True:
             delay = self._settings.scheduler_interval
+            self._wake.clear()  # before the pass: a wake-up during it is not lost
             try:
                 await self.run_once()
                 self._backoff.reset()
@@ -90,7 +91,6 @@ class Scheduler:
             await self._wait(delay)
 
     async def _wait(self, delay: float) -> None:
-        self._wake.clear()
         waiter = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({waiter}, timeout=delay)

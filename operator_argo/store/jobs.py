@@ -119,6 +119,7 @@ RETURNING *
 _SET_ERROR = "UPDATE jobs SET error = %s WHERE job_id = %s"
 _HISTORY_OF = "SELECT status, at FROM job_status_history WHERE job_id = %s ORDER BY id"
 # An environment's expiry of 0 means "the global default"; an effective expiry of 0 means forever.
+# Removed jobs' results are due at once (a job deleted while running publishes after removal).
 _EXPIRED = """
 WITH expiry AS (
     SELECT environment, seconds FROM unnest(%(envs)s::text[], %(seconds)s::bigint[])
@@ -129,7 +130,8 @@ WITH expiry AS (
     WHERE date_finished IS NOT NULL AND results_deleted_at IS NULL
 )
 SELECT * FROM kept
-WHERE keep_seconds > 0 AND date_finished + make_interval(secs => keep_seconds) <= %(now)s
+WHERE removed
+   OR (keep_seconds > 0 AND date_finished + make_interval(secs => keep_seconds) <= %(now)s)
 ORDER BY date_finished, seq
 """
 _RESULTS_DELETED = """
@@ -304,9 +306,9 @@ class PostgresJobStore:
     async def expired_results(
         self, now: dt.datetime, default_expiry: int, expiries: Mapping[str, int] | None = None
     ) -> list[Job]:
-        """Finished jobs whose results are not deleted yet and are older than their expiry in
-        seconds: `expiries[environment]` when given and non-zero, else `default_expiry`; an
-        expiry of 0 keeps results forever."""
+        """Finished jobs whose results are not deleted yet and are either removed or older than
+        their expiry in seconds: `expiries[environment]` when given and non-zero, else
+        `default_expiry`; an expiry of 0 keeps results forever."""
         envs = list(expiries or {})
         params = {
             "envs": envs,

@@ -101,3 +101,19 @@ async def test_jobs_that_outlive_every_deadline_are_ended(
     assert engine.deleted == [job.job_id]
     still = await job_store.get_job(queued.job_id)
     assert still is not None and still.status is JobStatus.QUEUED
+
+
+async def test_a_removed_jobs_leftover_results_go_whatever_the_expiry(
+    settings_factory, job_store: PostgresJobStore, tmp_path: Path
+) -> None:
+    settings: Settings = settings_factory(
+        environments=(Environment(id="forever", namespace="n", storage_expiry=0),), storage_expiry=0
+    )
+    storage = LocalStorage(tmp_path / "results")
+    removed = await _finished_with_file(job_store, storage, tmp_path, "forever")
+    kept = await _finished_with_file(job_store, storage, tmp_path, "forever")
+    await job_store.mark_removed(removed)
+    janitor = Janitor(settings, job_store, RecordingEngine(), StoredResults(storage))
+    assert await janitor.expire_results() == 1
+    assert not (tmp_path / "results" / removed).exists()
+    assert (tmp_path / "results" / kept / "out.txt").exists()

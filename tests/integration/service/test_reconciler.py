@@ -5,6 +5,8 @@ from __future__ import annotations
 from operator_argo.domain.observation import Observation, Phase, StepObservation
 from operator_argo.domain.status import JobStatus
 from operator_argo.service.reconciler import Reconciler
+from operator_argo.storage.base import StoredResults
+from operator_argo.storage.local import LocalStorage
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.engine import RecordingEngine
 from tests.integration.service.conftest import new_job
@@ -103,3 +105,34 @@ async def test_unknown_jobs_are_ignored(job_store: PostgresJobStore) -> None:
     engine = RecordingEngine()
     assert await Reconciler(job_store, engine).apply(happy_sequence("f" * 32)[-1]) is None
     assert engine.deleted == []
+
+
+async def test_results_of_a_job_removed_while_running_are_deleted_when_it_publishes(
+    job_store: PostgresJobStore, tmp_path
+) -> None:
+    job = await job_store.insert_job(new_job())
+    storage = LocalStorage(tmp_path / "results")
+    source = tmp_path / "out.txt"
+    source.write_text("out")
+    files = []
+    for item in PUBLISHED["files"]:
+        key = await storage.put_file(f"{job.job_id}/{item['filename']}", source)
+        files.append(item | {"key": key})
+    woken: list[bool] = []
+    reconciler = Reconciler(
+        job_store, RecordingEngine(), StoredResults(storage), on_finished=lambda: woken.append(True)
+    )
+    await reconciler.apply(happy_sequence(job.job_id)[2])
+    await job_store.mark_removed(job.job_id)  # DELETE /compute while the algorithm runs
+    final = observe(
+        job.job_id,
+        Phase.SUCCEEDED,
+        configure=ok(),
+        algorithm=ok(),
+        publish=ok(output={"files": files, "error": None}),
+    )
+    await reconciler.apply(final)
+    stored = await job_store.get_job(job.job_id)
+    assert stored is not None and stored.removed and stored.results_deleted_at is not None
+    assert not (tmp_path / "results" / job.job_id).exists()
+    assert woken == [True]  # the scheduler is told there is room again
