@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,8 +17,12 @@ import aiohttp
 import pytest
 
 from operator_argo.config import Settings
+from operator_argo.domain.job import Address, JobUpdate, ResultFile
+from operator_argo.domain.status import JobStatus
+from operator_argo.store.jobs import PostgresJobStore
 from tests.e2e.conftest import OWNER, job_request
 from tests.fakes.ocean import FakeOcean
+from tests.integration.service.conftest import new_job
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -156,3 +161,62 @@ def test_the_demo_runs_a_real_job_and_exits_0(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "status 70  Job finished" in result.stdout
     assert '"rows": 100' in result.stdout
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set size (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+async def test_get_result_streams_1_gib_without_growing_the_server(
+    operator_process: Callable[[], subprocess.Popen[bytes]],
+    job_store: PostgresJobStore,
+    settings_factory: Callable[..., Settings],
+) -> None:
+    size = 1 << 30
+    settings = settings_factory()
+    job = await job_store.insert_job(new_job("ocean-compute", owner=Address(OWNER)))
+    path = settings.results_dir / job.job_id / "big.bin"
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as handle:
+        handle.truncate(size)  # sparse: a gigabyte to stream without a gigabyte of disk
+    result = ResultFile(
+        filename="big.bin", filesize=size, type="output", key=f"{job.job_id}/big.bin"
+    )
+    update = JobUpdate(status=JobStatus.FINISHED, finished=True, results=(result,))
+    assert await job_store.apply_update(job.job_id, update) is not None
+
+    proc = operator_process()
+    base = proc.base_url  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, base)
+        params = {"jobId": job.job_id, "index": "0", "owner": OWNER}
+        async with session.get(
+            f"{base}/api/v1/operator/getResult", params=params
+        ) as resp:  # warm-up
+            assert resp.status == 200
+            await resp.content.read(1 << 20)
+        before = peak_rss_mib(proc.pid)
+        started = time.perf_counter()
+        received = 0
+        async with session.get(f"{base}/api/v1/operator/getResult", params=params) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Length"] == str(size)
+            async for chunk in resp.content.iter_chunked(1 << 20):
+                received += len(chunk)
+        seconds = time.perf_counter() - started
+        after = peak_rss_mib(proc.pid)
+        headers = {"Range": f"bytes={size - 10}-"}
+        async with session.get(
+            f"{base}/api/v1/operator/getResult", params=params, headers=headers
+        ) as resp:
+            assert resp.status == 206 and await resp.read() == b"\0" * 10
+    assert received == size
+    print(
+        f"getResult streamed 1 GiB in {seconds:.2f} s ({size / seconds / 1e6:.0f} MB/s); "
+        f"server peak RSS {before:.1f} -> {after:.1f} MiB"
+    )
+    assert after - before < 16, f"the server grew from {before:.1f} to {after:.1f} MiB"
