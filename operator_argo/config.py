@@ -128,7 +128,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def positive_number(env: Mapping[str, str], name: str, default: float) -> float:
+    """Variable `name` of `env` as a number > 0 (`default` when unset or empty)."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -340,9 +341,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         configure_timeout=_int(env, "OPERATOR_CONFIGURE_TIMEOUT", 1800, minimum=1),
         publish_timeout=_int(env, "OPERATOR_PUBLISH_TIMEOUT", 900, minimum=1),
         max_output_bytes=_int(env, "OPERATOR_MAX_OUTPUT_BYTES", 10 * 1024**3, minimum=1),
-        scheduler_interval=_float(env, "OPERATOR_SCHEDULER_INTERVAL", 1.0),
-        resync_interval=_float(env, "OPERATOR_RESYNC_INTERVAL", 60.0),
-        janitor_interval=_float(env, "OPERATOR_JANITOR_INTERVAL", 300.0),
+        scheduler_interval=positive_number(env, "OPERATOR_SCHEDULER_INTERVAL", 1.0),
+        resync_interval=positive_number(env, "OPERATOR_RESYNC_INTERVAL", 60.0),
+        janitor_interval=positive_number(env, "OPERATOR_JANITOR_INTERVAL", 300.0),
         storage_backend=_choice(env, "OPERATOR_STORAGE", "local", ("local", "s3", "ipfs")),
         results_dir=Path(_text(env, "OPERATOR_RESULTS_DIR", "") or data_dir / "results"),
         s3=S3Settings(

@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from operator_argo.config import positive_number
 from operator_argo.domain.errors import ConfigurationError
 from operator_argo.domain.job import JobSpec, spec_from_dict
 
@@ -33,19 +34,6 @@ class StepEnv:
     @property
     def log_dir(self) -> Path:
         return self.admin_dir / "logs"
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive, got {raw!r}")
-    return value
 
 
 def _spec(env: Mapping[str, str], required: bool) -> JobSpec | None:
@@ -75,9 +63,11 @@ def read_step_env(env: Mapping[str, str] | None = None, *, need_spec: bool = Fal
         ),
         spec=_spec(env, need_spec),
         env_key=env.get("OPERATOR_ENV_KEY", "").strip(),
-        max_input_bytes=int(_number(env, "OPERATOR_MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES)),
-        http_timeout=_number(env, "OPERATOR_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT),
-        http_retries=int(_number(env, "OPERATOR_HTTP_RETRIES", DEFAULT_HTTP_RETRIES)),
+        max_input_bytes=int(
+            positive_number(env, "OPERATOR_MAX_INPUT_BYTES", DEFAULT_MAX_INPUT_BYTES)
+        ),
+        http_timeout=positive_number(env, "OPERATOR_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT),
+        http_retries=int(positive_number(env, "OPERATOR_HTTP_RETRIES", DEFAULT_HTTP_RETRIES)),
     )
 
 
