@@ -180,9 +180,50 @@ def _remote_from_dict(data: Mapping[str, Any] | None) -> RemoteSource | None:
     return None if data is None else RemoteSource(**data)
 
 
+def _remote_to_dict(remote: RemoteSource | None) -> dict[str, Any] | None:
+    if remote is None:
+        return None
+    return {
+        "tx_id": remote.tx_id,
+        "service_id": remote.service_id,
+        "user_data": remote.user_data,
+        "service_endpoint": remote.service_endpoint,
+    }
+
+
 def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
-    """The spec as plain JSON-able data (stable field names; stored and passed to steps)."""
-    return dataclasses.asdict(spec)
+    """The spec as plain JSON-able data (stable field names; stored and passed to steps).
+
+    Written out rather than `dataclasses.asdict`, which deep-copies every leaf and was the
+    largest single cost of building a workflow; a test holds the two equal.
+    """
+    algo = spec.algorithm
+    return {
+        "inputs": [
+            {
+                "index": item.index,
+                "did": item.did,
+                "urls": list(item.urls),
+                "remote": _remote_to_dict(item.remote),
+            }
+            for item in spec.inputs
+        ],
+        "algorithm": {
+            "did": algo.did,
+            "container": {
+                "entrypoint": algo.container.entrypoint,
+                "image": algo.container.image,
+                "tag": algo.container.tag,
+                "checksum": algo.container.checksum,
+            },
+            "rawcode": algo.rawcode,
+            "urls": list(algo.urls),
+            "remote": _remote_to_dict(algo.remote),
+            "custom_data": algo.custom_data,
+            "user_data": algo.user_data,
+        },
+        "metadata_uri": spec.metadata_uri,
+    }
 
 
 def spec_from_dict(data: Mapping[str, Any]) -> JobSpec:

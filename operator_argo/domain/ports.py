@@ -55,6 +55,9 @@ class JobStore(Protocol):
     async def record_submission(self, job_id: str, workflow_name: str) -> Job | None:
         """Record the workflow name of a claimed job; returns the job as it is now."""
 
+    async def record_submissions(self, submitted: Sequence[tuple[str, str]]) -> list[Job]:
+        """`record_submission` for many (job id, workflow name) pairs in one statement."""
+
     async def release_claim(self, job_id: str) -> None:
         """Put a claimed job back in the queue (submission failed transiently): submitted_at
         and workflow_name back to NULL, if the job is still status 1."""

@@ -125,19 +125,26 @@ class Scheduler:
                 return submitted
             # Submissions of one batch overlap: the cluster's round trips are the bottleneck.
             outcomes = await asyncio.gather(
-                *(self._submit(job, environment) for job in batch), return_exceptions=True
+                *(self._create(job, environment) for job in batch), return_exceptions=True
             )
-            submitted += sum(1 for outcome in outcomes if outcome is True)
+            created = [
+                (job, name)
+                for job, name in zip(batch, outcomes, strict=True)
+                if isinstance(name, str)
+            ]
+            if created:
+                await self._record(created, environment)
+            submitted += len(created)
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome  # TransientEngineError: the loop backs off
             if len(batch) < SUBMIT_BATCH:
                 return submitted
 
-    async def _submit(self, job: Job, environment: Environment) -> bool:
-        """Submit one claimed job; True when its workflow exists now."""
+    async def _create(self, job: Job, environment: Environment) -> str | None:
+        """Create one claimed job's workflow; its name, or None when the engine refused it."""
         try:
-            name = await self._engine.submit(job, environment)
+            return await self._engine.submit(job, environment)
         except TransientEngineError:
             metrics.record_submission(environment.id, "failed")
             await self._store.release_claim(job.job_id)
@@ -155,15 +162,20 @@ class Scheduler:
                 job.job_id,
                 JobUpdate(status=JobStatus.FINISHED, finished=True, results=(), error=exc.message),
             )
-            return False
-        current = await self._store.record_submission(job.job_id, name)
-        metrics.record_submission(environment.id, "submitted")
-        waited = dt.datetime.now(dt.UTC) - job.date_created
-        metrics.observe_queue_wait(environment.id, max(0.0, waited.total_seconds()))
-        log.info("job_submitted", job_id=job.job_id, workflow=name, environment=environment.id)
-        if self._on_submitted is not None:
-            self._on_submitted(job)
+            return None
+
+    async def _record(self, created: list[tuple[Job, str]], environment: Environment) -> None:
+        """Record a batch's workflows in one statement, then stop the ones stopped meanwhile."""
+        current = await self._store.record_submissions([(j.job_id, name) for j, name in created])
+        now = dt.datetime.now(dt.UTC)
+        for job, name in created:
+            metrics.record_submission(environment.id, "submitted")
+            waited = (now - job.date_created).total_seconds()
+            metrics.observe_queue_wait(environment.id, max(0.0, waited))
+            log.info("job_submitted", job_id=job.job_id, workflow=name, environment=environment.id)
+            if self._on_submitted is not None:
+                self._on_submitted(job)
         # A stop that arrived between the claim and the submission found no workflow to stop.
-        if current is not None and current.stopreq and not current.is_finished:
-            await self._engine.stop(current)
-        return True
+        for job in current:
+            if job.stopreq and not job.is_finished:
+                await self._engine.stop(job)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -95,9 +95,11 @@ SELECT * FROM claimed {oldest_first}
 """).format(
     unclaimed=_UNCLAIMED, none=sql.Literal(int(StopReason.NONE)), oldest_first=_OLDEST_FIRST
 )
-_RECORD_SUBMISSION = """
-UPDATE jobs SET workflow_name = %s, submitted_at = COALESCE(submitted_at, now()) WHERE job_id = %s
-RETURNING *
+_RECORD_SUBMISSIONS = """
+UPDATE jobs SET workflow_name = given.name, submitted_at = COALESCE(submitted_at, now())
+FROM unnest(%(ids)s::text[], %(names)s::text[]) AS given(job_id, name)
+WHERE jobs.job_id = given.job_id
+RETURNING jobs.*
 """
 _RELEASE = sql.SQL(
     "UPDATE jobs SET submitted_at = NULL, workflow_name = NULL WHERE job_id = %s AND status = {}"
@@ -274,8 +276,13 @@ class PostgresJobStore:
             return await _fetch_jobs(conn, _CLAIM, {"env": environment, "limit": min(room, limit)})
 
     async def record_submission(self, job_id: str, workflow_name: str) -> Job | None:
+        recorded = await self.record_submissions([(job_id, workflow_name)])
+        return recorded[0] if recorded else None
+
+    async def record_submissions(self, submitted: Sequence[tuple[str, str]]) -> list[Job]:
+        params = {"ids": [job_id for job_id, _ in submitted], "names": [n for _, n in submitted]}
         async with self.database.connection() as conn:
-            return await _fetch_job(conn, _RECORD_SUBMISSION, (workflow_name, job_id))
+            return await _fetch_jobs(conn, _RECORD_SUBMISSIONS, params)
 
     async def release_claim(self, job_id: str) -> None:
         async with self.database.connection() as conn:

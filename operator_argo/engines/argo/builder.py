@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import functools
+import json
 import math
 import re
 from typing import Any
 
-from hera.workflows import Container, Parameter, Resources, Step, Steps, Volume, Workflow
+from hera.workflows import (
+    Container,
+    Env,
+    Parameter,
+    Resources,
+    SecretEnv,
+    Step,
+    Steps,
+    Volume,
+    Workflow,
+)
 from hera.workflows.models import (
     Capabilities,
     ExecutorConfig,
@@ -255,13 +265,23 @@ def build_workflow(
     scheduler's hot path. `build_workflow_with_hera` is the full build; tests hold the two equal.
     """
     now = now or dt.datetime.now(dt.UTC)
-    manifest = copy.deepcopy(_shape(environment, settings))
+    manifest: dict[str, Any] = json.loads(_shape(environment, settings))
     _fill(manifest, job, environment, settings, algorithm_deadline(job, environment, now))
     return manifest
 
 
+def _env_dict(item: Env | SecretEnv) -> dict[str, Any]:
+    """One env var as Argo's JSON, written directly (hera's model round trip costs more)."""
+    if isinstance(item, SecretEnv):
+        ref: dict[str, Any] = {"key": item.secret_key, "name": item.secret_name}
+        if item.optional is not None:
+            ref["optional"] = item.optional
+        return {"name": item.name, "valueFrom": {"secretKeyRef": ref}}
+    return {"name": item.name, "value": item.value}
+
+
 def _env_dicts(env_list: env.EnvList) -> list[dict[str, Any]]:
-    return [item.build().model_dump(by_alias=True, exclude_none=True) for item in env_list]
+    return [_env_dict(item) for item in env_list]
 
 
 def _fill(
@@ -312,10 +332,12 @@ _SHAPE_JOB = Job(
 
 
 @functools.lru_cache(maxsize=64)
-def _shape(environment: Environment, settings: Settings) -> dict[str, Any]:
-    return build_workflow_with_hera(
+def _shape(environment: Environment, settings: Settings) -> str:
+    """The shape as JSON text: parsing it is a cheaper private copy than a deep copy."""
+    shape = build_workflow_with_hera(
         _SHAPE_JOB, environment, settings, now=dt.datetime.fromtimestamp(0, dt.UTC)
     )
+    return json.dumps(shape)
 
 
 def build_workflow_with_hera(

@@ -72,7 +72,8 @@ class ArgoEngine:
         body = build_workflow(job, environment, self.settings)
         name = str(body["metadata"]["name"])
         try:
-            await self.client.create_workflow(environment.namespace, body)
+            # The builder's output is plain JSON data (held so by the builder's tests).
+            await self.client.create_workflow(environment.namespace, body, plain_json=True)
         except AlreadyExists:
             log.info("workflow_already_exists", job_id=job.job_id, workflow=name)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import uuid
 from pathlib import Path
 
@@ -81,6 +82,24 @@ def test_fast_build_equals_the_full_hera_build(
         assert build_workflow(job, environment, settings, now=NOW) == build_workflow_with_hera(
             job, environment, settings, now=NOW
         )
+
+
+def test_the_manifest_is_plain_json_data() -> None:
+    """The Kubernetes client sends it without sanitising it (create_workflow(plain_json=True))."""
+    for environment, settings in itertools.product(ENVIRONMENTS, SETTINGS):
+        for job in jobs():
+            built = build_workflow(job, environment, settings, now=NOW)
+            assert json.loads(json.dumps(built)) == built
+            stack = [built]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, dict):
+                    assert all(isinstance(key, str) for key in item)
+                    stack.extend(item.values())
+                elif isinstance(item, list):
+                    stack.extend(item)
+                else:
+                    assert item is None or isinstance(item, str | int | float | bool), item
 
 
 def test_builds_do_not_share_mutable_state() -> None:
