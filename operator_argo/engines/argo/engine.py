@@ -73,7 +73,7 @@ class ArgoEngine:
         name = str(body["metadata"]["name"])
         try:
             # The builder's output is plain JSON data (held so by the builder's tests).
-            await self.client.create_workflow(environment.namespace, body, plain_json=True)
+            await self.client.submit_workflow(environment.namespace, body)
         except AlreadyExists:
             log.info("workflow_already_exists", job_id=job.job_id, workflow=name)
         else:

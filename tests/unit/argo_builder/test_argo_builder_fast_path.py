@@ -85,7 +85,7 @@ def test_fast_build_equals_the_full_hera_build(
 
 
 def test_the_manifest_is_plain_json_data() -> None:
-    """The Kubernetes client sends it without sanitising it (create_workflow(plain_json=True))."""
+    """The Kubernetes client sends it without sanitising it (KubeClient.submit_workflow)."""
     for environment, settings in itertools.product(ENVIRONMENTS, SETTINGS):
         for job in jobs():
             built = build_workflow(job, environment, settings, now=NOW)
