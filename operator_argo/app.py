@@ -16,6 +16,7 @@ from operator_argo.auth.keys import load_private_key, resolve_environment_keys
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import ensure_fast_backend
 from operator_argo.config import Settings, load_settings, read_secret_env
+from operator_argo.domain.errors import TransientEngineError
 from operator_argo.domain.ports import Engine
 from operator_argo.observability.logging import configure_logging
 from operator_argo.service.janitor import Janitor
@@ -29,6 +30,8 @@ from operator_argo.store.lifecycle import job_store, open_database
 from operator_argo.store.migrate import migrate
 
 log = structlog.get_logger(__name__)
+
+STOP_TIMEOUT = 10.0  # seconds background loops get to stop on shutdown
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -131,14 +134,23 @@ async def background(runtime: Runtime, crashed: asyncio.Event) -> AsyncIterator[
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Bounded: shutting down must not hang on a loop that does not stop.
+        _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+        for task in stuck:
+            log.error("background_task_did_not_stop", task=task.get_name())
 
 
 async def _resume(runtime: Runtime) -> None:
     """Hand jobs that were in flight when the operator last stopped back to the engine."""
     resume = getattr(runtime.engine, "resume", None)
     if resume is None:
-        return  # Argo keeps running workflows itself; the watcher's first list catches up.
+        # Argo keeps running workflows itself and the watcher's first list catches up; only a
+        # claim whose workflow was never recorded needs its (idempotent) submission again.
+        try:
+            await runtime.scheduler.resubmit_unrecorded()
+        except TransientEngineError as exc:
+            log.warning("engine_unavailable", error=exc.message)
+        return
     jobs = await runtime.store.jobs_to_resume()
     if jobs:
         log.info("jobs_resumed", count=len(jobs))

@@ -25,6 +25,9 @@ class JobStore(Protocol):
     async def running_jobs(self) -> list[Job]:
         """Jobs that are neither finished nor removed, oldest first."""
 
+    async def jobs_to_resume(self) -> list[Job]:
+        """Claimed, unfinished jobs (removed or not), oldest first."""
+
     async def count_active(self) -> dict[str, int]:
         """Started, unfinished jobs per environment id."""
 

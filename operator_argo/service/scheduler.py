@@ -97,6 +97,34 @@ class Scheduler:
         finally:
             waiter.cancel()
 
+    async def resubmit_unrecorded(self) -> int:
+        """Submit again the claimed jobs whose workflow was never recorded (the operator stopped
+        between claim and record). Submission is idempotent, so a workflow that was created
+        meanwhile counts as submitted; an unreachable engine puts the job back in the queue."""
+        environments = {env.id: env for env in self._settings.environments}
+        pending = [
+            job
+            for job in await self._store.jobs_to_resume()
+            if job.workflow_name is None and job.environment in environments
+        ]
+        by_environment: dict[str, list[Job]] = {}
+        for job in pending:
+            by_environment.setdefault(job.environment, []).append(job)
+        for env_id, jobs in by_environment.items():
+            outcomes = await asyncio.gather(
+                *(self._create(job, environments[env_id]) for job in jobs), return_exceptions=True
+            )
+            created = [
+                (job, name)
+                for job, name in zip(jobs, outcomes, strict=True)
+                if isinstance(name, str)
+            ]
+            if created:
+                await self._record(created, environments[env_id])
+        if pending:
+            log.info("unrecorded_submissions_retried", count=len(pending))
+        return len(pending)
+
     async def refresh_gauges(self) -> None:
         """Publish queue depth and jobs per status (a snapshot, replaced each time)."""
         by_status, waiting = await self._store.count_unfinished()

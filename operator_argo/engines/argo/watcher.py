@@ -175,6 +175,11 @@ class WorkflowWatcher:
             )
 
     async def _back_off(self, event: str, exc: OperatorError) -> None:
+        # A cancellation that arrived inside the HTTP client can surface as a timeout error; the
+        # task is still being cancelled, and backing off would swallow that for good.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
         self._failures += 1
         delay = min(self.backoff_max, self.backoff_base * 2 ** (self._failures - 1))
         log.warning(event, namespace=self.namespace, error=exc.message, retry_in=delay)

@@ -12,7 +12,9 @@ import pytest
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
+from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.kube import FakeKube, fake_kube
+from tests.integration.service.conftest import new_job
 from tests.operatorkit import eventually, job_status, running_operator, start_job, status_is
 
 __all__ = ["fake_kube"]
@@ -244,3 +246,21 @@ async def test_a_cluster_outage_keeps_jobs_queued_until_it_ends(
         assert [p for m, p in fake_kube.requests if m == "POST"].count(
             f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflows"
         ) == 4  # three refused, one accepted
+
+
+async def test_a_claim_never_recorded_before_a_crash_is_submitted_at_start(
+    argo_settings: Settings, fake_kube: FakeKube, job_store: PostgresJobStore
+) -> None:
+    # The previous operator claimed the job and died before recording (or even creating) its
+    # workflow: the job counts against maxJobs but no workflow will ever report on it.
+    job = await job_store.insert_job(new_job(NS))
+    assert await job_store.claim_next(NS, 1) is not None
+    async with running_operator(argo_settings) as (runtime, _):
+        wf = f"c2d-{job.job_id}"
+        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+
+        async def recorded() -> bool:
+            stored = await runtime.store.get_job(job.job_id)
+            return stored is not None and stored.workflow_name == wf
+
+        await eventually(recorded)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from operator_argo.config import Settings
 from operator_argo.domain.errors import PermanentEngineError, TransientEngineError
@@ -134,3 +135,30 @@ async def test_two_schedulers_on_one_database_never_exceed_max_jobs_nor_submit_t
     submitted = engines[0].submitted + engines[1].submitted
     assert len(submitted) == total and len(set(submitted)) == total
     assert over_limit == []
+
+
+async def test_claims_never_recorded_are_submitted_again_and_recorded_ones_are_not(
+    service_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    lost = await job_store.insert_job(new_job("env-a"))
+    done = await job_store.insert_job(new_job("env-a"))
+    claimed = await job_store.claim_batch("env-a", 2, 2)
+    assert {job.job_id for job in claimed} == {lost.job_id, done.job_id}
+    await job_store.record_submission(done.job_id, f"c2d-{done.job_id}")
+    engine = RecordingEngine()
+    assert await Scheduler(service_settings, job_store, engine).resubmit_unrecorded() == 1
+    assert engine.submitted == [lost.job_id]
+    stored = await job_store.get_job(lost.job_id)
+    assert stored is not None and stored.workflow_name == f"c2d-{lost.job_id}"
+
+
+async def test_an_unreachable_engine_at_start_puts_the_unrecorded_claim_back(
+    service_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    lost = await job_store.insert_job(new_job("env-a"))
+    assert await job_store.claim_next("env-a", 2) is not None
+    engine = RecordingEngine(fail_with=TransientEngineError("down"), fail_times=1)
+    with contextlib.suppress(TransientEngineError):
+        await Scheduler(service_settings, job_store, engine).resubmit_unrecorded()
+    stored = await job_store.get_job(lost.job_id)
+    assert stored is not None and stored.submitted_at is None  # queued again for the scheduler
