@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
@@ -44,6 +45,16 @@ def argo_settings(
     )
 
 
+async def submitted(
+    client: TestClient, fake_kube: FakeKube, body: dict[str, Any]
+) -> tuple[str, str]:
+    """POST /compute, then wait until the scheduler created the job's workflow."""
+    job_id = await start_job(client, body)
+    workflow = f"c2d-{job_id}"
+    await eventually(lambda: (NS, workflow) in fake_kube.workflows)
+    return job_id, workflow
+
+
 def published(job_id: str, results_dir: Path) -> dict[str, Any]:
     """What the publish step reports, with the files really in local result storage."""
     files = []
@@ -64,9 +75,7 @@ async def test_a_job_walks_every_status_and_its_workflow_is_collected(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
     async with running_operator(argo_settings) as (runtime, client):
-        job_id = await start_job(client, raw_request())
-        wf = f"c2d-{job_id}"
-        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+        job_id, wf = await submitted(client, fake_kube, raw_request())
         labels = fake_kube.workflow(NS, wf)["metadata"]["labels"]
         assert labels["operator-argo/job-id"] == job_id
 
@@ -108,9 +117,7 @@ async def test_configure_failure_and_algorithm_deadline(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
     async with running_operator(argo_settings) as (_, client):
-        failed = await start_job(client, raw_request())
-        wf = f"c2d-{failed}"
-        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+        failed, wf = await submitted(client, fake_kube, raw_request())
         fake_kube.set_step(
             NS, wf, "configure", "Failed", exit_code=32, message="Error (exit code 32)"
         )
@@ -145,9 +152,7 @@ async def test_stop_while_queued_and_while_running(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
     async with running_operator(argo_settings) as (_, client):
-        running = await start_job(client, raw_request())
-        wf = f"c2d-{running}"
-        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+        running, wf = await submitted(client, fake_kube, raw_request())
         queued = await start_job(
             client, raw_request() | {"agreementId": "0x" + "f" * 32}
         )  # maxJobs = 1
@@ -185,9 +190,7 @@ async def test_a_restarted_operator_finishes_the_job_with_exactly_one_workflow(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
     async with running_operator(argo_settings) as (_, client):
-        job_id = await start_job(client, raw_request())
-        wf = f"c2d-{job_id}"
-        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+        job_id, wf = await submitted(client, fake_kube, raw_request())
         fake_kube.set_step(NS, wf, "configure", "Succeeded", exit_code=0)
         fake_kube.set_step(NS, wf, "algorithm", "Running")
         await eventually(status_is(client, job_id, 40))
@@ -219,9 +222,7 @@ async def test_a_workflow_deleted_behind_our_back_ends_the_job(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
     async with running_operator(argo_settings) as (_, client):
-        job_id = await start_job(client, raw_request())
-        wf = f"c2d-{job_id}"
-        await eventually(lambda: (NS, wf) in fake_kube.workflows)
+        job_id, wf = await submitted(client, fake_kube, raw_request())
         fake_kube.set_step(NS, wf, "configure", "Running")
         await eventually(status_is(client, job_id, 20))
         fake_kube.delete_behind(NS, wf)
