@@ -29,6 +29,18 @@ def _termination(job: Job) -> dict[str, Any] | None:
     return {"exitCode": job.termination.exit_code, "OOMKilled": job.termination.oom_killed}
 
 
+def _identity(job: Job) -> dict[str, Any]:
+    """The fields that open both the status object and a running-job object."""
+    return {
+        "agreementId": job.agreement_id,
+        "jobId": job.job_id,
+        "owner": job.owner,
+        "status": int(job.status),
+        "statusText": job.status.text,
+        "dateCreated": epoch_text(job.date_created),
+    }
+
+
 def status_object(job: Job) -> dict[str, Any]:
     """The status object of GET/PUT/POST /compute. Results never carry their storage key."""
     results: Any = ""
@@ -38,12 +50,7 @@ def status_object(job: Job) -> dict[str, Any]:
             for item in job.results
         ]
     return {
-        "agreementId": job.agreement_id,
-        "jobId": job.job_id,
-        "owner": job.owner,
-        "status": int(job.status),
-        "statusText": job.status.text,
-        "dateCreated": epoch_text(job.date_created),
+        **_identity(job),
         "dateFinished": None if job.date_finished is None else epoch_text(job.date_finished),
         "results": results,
         "stopreq": int(job.stopreq),
@@ -60,12 +67,7 @@ def status_object(job: Job) -> dict[str, Any]:
 def running_job_object(job: Job, namespace: str) -> dict[str, Any]:
     """One element of GET /runningjobs."""
     return {
-        "agreementId": job.agreement_id,
-        "jobId": job.job_id,
-        "owner": job.owner,
-        "status": int(job.status),
-        "statusText": job.status.text,
-        "dateCreated": epoch_text(job.date_created),
+        **_identity(job),
         "namespace": namespace,
         "algoDID": job.algo_did,
         "inputDID": job.input_dids,
