@@ -17,6 +17,8 @@ import contextlib
 import contextvars
 import dataclasses
 import json
+import os
+import urllib.request
 from collections.abc import AsyncGenerator, Awaitable, Iterator, Mapping
 from typing import Any
 
@@ -146,6 +148,7 @@ class KubeClient:
         except (kconfig.ConfigException, OSError) as exc:
             where = settings.kubeconfig or "the in-cluster service account"
             raise ConfigurationError(f"cannot load Kubernetes config from {where}: {exc}") from exc
+        configuration.client_session_kwargs = {"trust_env": _environment_configures_http()}
         return cls(_ApiClient(configuration))
 
     async def close(self) -> None:
@@ -291,6 +294,19 @@ class KubeClient:
                     yield event
         finally:
             response.release()
+
+
+def _environment_configures_http() -> bool:
+    """Whether proxy variables or a netrc file are set, so the HTTP session must read them.
+
+    With them unset, the session is told not to look: it would otherwise look again on every
+    request, in a worker thread (two thread hops per workflow submitted).
+    """
+    proxies = urllib.request.getproxies()
+    if any(proxies.get(scheme) for scheme in ("http", "https")):
+        return True
+    netrc = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    return os.path.isfile(netrc)
 
 
 def _parse_event(line: bytes, what: str) -> WatchEvent | None:

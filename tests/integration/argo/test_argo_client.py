@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import aiohttp
 import pytest
+from aiohttp import web
 
+from operator_argo.config import Settings
 from operator_argo.domain.errors import (
     Forbidden,
     NotFound,
@@ -174,3 +179,67 @@ async def test_fake_answers_410_to_a_list_from_before_its_history(fake_kube: Fak
         body = await response.json()
     assert response.status == 410
     assert (body["kind"], body["code"], body["reason"]) == ("Status", 410, "Expired")
+
+
+@pytest.fixture
+async def refusing_proxy() -> AsyncIterator[tuple[str, list[str]]]:
+    """An HTTP proxy on 127.0.0.1 that records what it is asked for and answers 503."""
+    asked: list[str] = []
+
+    async def refuse(request: web.Request) -> web.Response:
+        asked.append(f"{request.method} {request.raw_path}")
+        return web.Response(status=503, text="proxy says no")
+
+    server = web.Server(refuse)
+    runner = web.ServerRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://{host}:{port}", asked
+    await runner.cleanup()
+
+
+def _without_proxies(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+
+
+async def test_proxy_variables_set_at_start_are_honoured(
+    kube_settings: Settings,
+    fake_kube: FakeKube,
+    refusing_proxy: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    proxy, asked = refusing_proxy
+    _without_proxies(monkeypatch, tmp_path)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    client = await KubeClient.connect(kube_settings)
+    try:
+        with pytest.raises(TransientEngineError):
+            await client.submit_workflow(NS, workflow("c2d-proxied"))
+    finally:
+        await client.close()
+    assert len(asked) == 1  # through the proxy, not straight to the API server
+
+
+async def test_without_proxy_or_netrc_the_session_does_not_look_for_them_per_request(
+    kube_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    async def session_reads_environment(name: str) -> bool:
+        client = await KubeClient.connect(kube_settings)
+        try:
+            await client.submit_workflow(NS, workflow(name))
+            return bool(client._api.rest_client.pool_manager.trust_env)
+        finally:
+            await client.close()
+
+    _without_proxies(monkeypatch, tmp_path)
+    assert await session_reads_environment("c2d-direct") is False
+    (tmp_path / "netrc").write_text("machine example login a password b\n", encoding="utf-8")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    assert await session_reads_environment("c2d-with-netrc") is True
