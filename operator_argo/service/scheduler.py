@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 
 SUBMIT_BATCH = 16  # jobs claimed in one transaction and submitted concurrently
+PIPELINE_DEPTH = 2  # batches in flight at once: one being claimed or built, one being answered
 GAUGE_PERIOD = 15.0  # seconds between refreshes of the queue-depth and jobs-by-status gauges
 
 
@@ -144,30 +145,60 @@ class Scheduler:
         return submitted
 
     async def _fill(self, environment: Environment) -> int:
+        """Claim and submit batches until the queue is empty or the environment is full.
+
+        Up to PIPELINE_DEPTH batches are in flight: the next batch is claimed and built while
+        the cluster is still answering the previous one, so neither side waits for the other.
+        The first engine outage stops further claims; batches already in flight finish (each
+        records what it created and puts back what it could not) before the error is raised.
+        """
         submitted = 0
-        while True:
-            batch = await self._store.claim_batch(
-                environment.id, environment.max_jobs, SUBMIT_BATCH
-            )
-            if not batch:
-                return submitted
-            # Submissions of one batch overlap: the cluster's round trips are the bottleneck.
-            outcomes = await asyncio.gather(
-                *(self._create(job, environment) for job in batch), return_exceptions=True
-            )
-            created = [
-                (job, name)
-                for job, name in zip(batch, outcomes, strict=True)
-                if isinstance(name, str)
-            ]
-            if created:
-                await self._record(created, environment)
-            submitted += len(created)
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome  # TransientEngineError: the loop backs off
-            if len(batch) < SUBMIT_BATCH:
-                return submitted
+        in_flight: set[asyncio.Task[int]] = set()
+        failure: BaseException | None = None
+        try:
+            while failure is None:
+                if len(in_flight) >= PIPELINE_DEPTH:
+                    done, in_flight = await asyncio.wait(
+                        in_flight, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in done:
+                        submitted, failure = _collect(task, submitted, failure)
+                    continue
+                batch = await self._store.claim_batch(
+                    environment.id, environment.max_jobs, SUBMIT_BATCH
+                )
+                if batch:
+                    in_flight.add(asyncio.create_task(self._submit_batch(batch, environment)))
+                if len(batch) < SUBMIT_BATCH:
+                    break
+            if in_flight:
+                await asyncio.wait(in_flight)
+            for task in in_flight:
+                submitted, failure = _collect(task, submitted, failure)
+        finally:
+            unfinished = [task for task in in_flight if not task.done()]
+            for task in unfinished:  # only when this pass itself is cancelled
+                task.cancel()
+            if unfinished:
+                await asyncio.gather(*unfinished, return_exceptions=True)
+        if failure is not None:
+            raise failure  # TransientEngineError: the loop backs off
+        return submitted
+
+    async def _submit_batch(self, batch: list[Job], environment: Environment) -> int:
+        """Submit one claimed batch concurrently and record what was created in one statement."""
+        outcomes = await asyncio.gather(
+            *(self._create(job, environment) for job in batch), return_exceptions=True
+        )
+        created = [
+            (job, name) for job, name in zip(batch, outcomes, strict=True) if isinstance(name, str)
+        ]
+        if created:
+            await self._record(created, environment)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return len(created)
 
     async def _create(self, job: Job, environment: Environment) -> str | None:
         """Create one claimed job's workflow; its name, or None when the engine refused it."""
@@ -207,3 +238,13 @@ class Scheduler:
         for job in current:
             if job.stopreq and not job.is_finished:
                 await self._engine.stop(job)
+
+
+def _collect(
+    task: asyncio.Task[int], submitted: int, failure: BaseException | None
+) -> tuple[int, BaseException | None]:
+    """Add a finished batch's count, or keep its error when it is the first one."""
+    error = task.exception()
+    if error is None:
+        return submitted + task.result(), failure
+    return submitted, failure or error

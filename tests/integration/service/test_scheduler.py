@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+
+import pytest
 
 from operator_argo.config import Settings
+from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import PermanentEngineError, TransientEngineError
 from operator_argo.domain.job import Job, JobFilter, JobUpdate
 from operator_argo.domain.status import JobStatus, StopReason
-from operator_argo.service.scheduler import Backoff, Scheduler
+from operator_argo.service.scheduler import PIPELINE_DEPTH, SUBMIT_BATCH, Backoff, Scheduler
 from operator_argo.store.database import Database
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.engine import RecordingEngine
@@ -162,3 +166,111 @@ async def test_an_unreachable_engine_at_start_puts_the_unrecorded_claim_back(
         await Scheduler(service_settings, job_store, engine).resubmit_unrecorded()
     stored = await job_store.get_job(lost.job_id)
     assert stored is not None and stored.submitted_at is None  # queued again for the scheduler
+
+
+@pytest.fixture
+def roomy_settings(settings_factory: Callable[..., Settings]) -> Settings:
+    return settings_factory(
+        environments=(
+            Environment(id="env-a", namespace="ns-a", max_jobs=100, max_job_duration=60),
+        ),
+    )
+
+
+class Gate:
+    """Holds submissions until `release_at` of them wait at once (or a second passes)."""
+
+    def __init__(self, release_at: int) -> None:
+        self.release_at = release_at
+        self.waiting = 0
+        self.peak = 0
+        self.cancelled = 0
+        self.open = asyncio.Event()
+
+    async def __call__(self, _: Job) -> None:
+        self.waiting += 1
+        self.peak = max(self.peak, self.waiting)
+        if self.waiting >= self.release_at:
+            self.open.set()
+        try:
+            await asyncio.wait_for(self.open.wait(), 1.0)
+        except TimeoutError:
+            self.open.set()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.waiting -= 1
+
+
+async def test_the_next_batch_is_claimed_while_the_cluster_answers_the_previous_one(
+    roomy_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    jobs = [await job_store.insert_job(new_job("env-a")) for _ in range(40)]
+    gate = Gate(release_at=SUBMIT_BATCH * PIPELINE_DEPTH)
+    engine = RecordingEngine(on_submit=gate)
+
+    assert await Scheduler(roomy_settings, job_store, engine).run_once() == 40
+
+    assert gate.peak == SUBMIT_BATCH * PIPELINE_DEPTH  # two batches in flight, never more
+    assert sorted(engine.submitted) == sorted(job.job_id for job in jobs)
+    for job in jobs:
+        stored = await job_store.get_job(job.job_id)
+        assert stored is not None and stored.workflow_name == f"c2d-{job.job_id}"
+
+
+async def test_an_outage_stops_claiming_lets_batches_in_flight_finish_and_loses_no_job(
+    roomy_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    jobs = [await job_store.insert_job(new_job("env-a")) for _ in range(40)]
+    calls = 0
+    second_batch_failed = asyncio.Event()
+
+    async def fail_one_in_the_second_batch(job: Job) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= SUBMIT_BATCH:  # the first batch is still in flight when the second fails
+            await second_batch_failed.wait()
+            await asyncio.sleep(0.2)  # and answers well after the failed batch is done
+        elif calls == SUBMIT_BATCH + 3:
+            second_batch_failed.set()
+            raise TransientEngineError("cluster down")
+
+    engine = RecordingEngine(on_submit=fail_one_in_the_second_batch)
+    scheduler = Scheduler(roomy_settings, job_store, engine)
+    with pytest.raises(TransientEngineError):
+        await scheduler.run_once()
+
+    # Two batches were claimed, none after the failure; all but the failed one are recorded.
+    assert len(engine.submitted) == 2 * SUBMIT_BATCH - 1
+    stored = [await job_store.get_job(job.job_id) for job in jobs]
+    recorded = [job for job in stored if job is not None and job.workflow_name]
+    queued = [job for job in stored if job is not None and job.submitted_at is None]
+    assert len(recorded) == 2 * SUBMIT_BATCH - 1
+    assert len(queued) == len(jobs) - len(recorded)
+
+    assert await scheduler.run_once() == len(queued)  # the cluster is back: the rest go
+    assert sorted(set(engine.submitted)) == sorted(job.job_id for job in jobs)
+    assert len(engine.submitted) == len(jobs)
+
+
+async def test_a_cancelled_pass_cancels_its_batches_and_leaves_their_claims_to_resume(
+    roomy_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    jobs = [await job_store.insert_job(new_job("env-a")) for _ in range(40)]
+    gate = Gate(release_at=10**6)  # never opens by count: the pass is cancelled while waiting
+    engine = RecordingEngine(on_submit=gate)
+    scheduler = Scheduler(roomy_settings, job_store, engine)
+    task = asyncio.create_task(scheduler.run_once())
+    for _ in range(500):
+        if gate.waiting == SUBMIT_BATCH * PIPELINE_DEPTH:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert gate.cancelled == SUBMIT_BATCH * PIPELINE_DEPTH and gate.waiting == 0
+    assert await scheduler.resubmit_unrecorded() == SUBMIT_BATCH * PIPELINE_DEPTH
+    assert await scheduler.run_once() == len(jobs) - SUBMIT_BATCH * PIPELINE_DEPTH
+    assert sorted(engine.submitted) == sorted(job.job_id for job in jobs)
