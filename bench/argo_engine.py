@@ -4,7 +4,8 @@ The fake API server runs in its own process (as a real API server would), so its
 counted against the operator's.
 
 Scheduler throughput: N queued jobs in a real PostgreSQL; one Scheduler claims, builds (hera) and
-submits (real kubernetes.aio client -> fake API) them all; we time the pass -> workflows/s.
+submits (real kubernetes.aio client -> fake API) them all; we time the pass -> workflows/s, and
+record the CPU time the operator process and the fake API server spent on it, per workflow.
 
 Watcher cost: the engine's watcher and the reconciler run against that database; the bench plays
 the Argo controller, merge-patching each workflow's status so its configure step is Running, and
@@ -28,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 import psycopg
 import structlog
 
@@ -76,13 +78,20 @@ async def one_round(conninfo: str, jobs: int, tmp: Path) -> dict[str, float]:
     while not kubeconfig.exists():
         await asyncio.sleep(0.05)
     try:
-        return await measure(conninfo, jobs, kubeconfig)
+        return await measure(conninfo, jobs, kubeconfig, psutil.Process(child.pid))
     finally:
         child.kill()
         await child.wait()
 
 
-async def measure(conninfo: str, jobs: int, kubeconfig: Path) -> dict[str, float]:
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+async def measure(
+    conninfo: str, jobs: int, kubeconfig: Path, api_server: psutil.Process
+) -> dict[str, float]:
     settings = Settings(
         engine="argo",
         kubeconfig=str(kubeconfig),
@@ -106,9 +115,13 @@ async def measure(conninfo: str, jobs: int, kubeconfig: Path) -> dict[str, float
         )
     engine = await ArgoEngine.from_settings(settings)
     try:
+        operator = psutil.Process()
+        cpu_before = cpu_seconds(operator), cpu_seconds(api_server)
         started = time.perf_counter()
         submitted = await Scheduler(settings, store, engine).run_once()
         submit_rate = submitted / (time.perf_counter() - started)
+        operator_cpu = cpu_seconds(operator) - cpu_before[0]
+        api_server_cpu = cpu_seconds(api_server) - cpu_before[1]
         assert submitted == jobs
         listed = await engine.client.list_workflows(NS, label_selector=MANAGED_SELECTOR)
         names = [item["metadata"]["name"] for item in listed.items]
@@ -150,6 +163,8 @@ async def measure(conninfo: str, jobs: int, kubeconfig: Path) -> dict[str, float
         await database.close()
     return {
         "submit_per_s": submit_rate,
+        "operator_cpu_ms_per_wf": 1000 * operator_cpu / jobs,
+        "api_server_cpu_ms_per_wf": 1000 * api_server_cpu / jobs,
         "latency_p50_ms": 1000 * statistics.median(latencies),
         "latency_p99_ms": 1000 * percentile(latencies, 0.99),
         "events_per_s": burst_rate,
