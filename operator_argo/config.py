@@ -18,6 +18,12 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+# Providers send nanosecond timestamps as nonces: ten minutes of them. A nonce further below its
+# signer's highest is refused, and older nonces can be forgotten (the janitor prunes them).
+# 0 turns both off: any unseen nonce is accepted and every nonce is kept.
+NONCE_WINDOW_DEFAULT = 600 * 10**9
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class S3Settings:
     """S3-compatible result storage (AWS S3, MinIO, Ceph)."""
@@ -68,7 +74,7 @@ class Settings:
     allowed_providers: frozenset[str] = frozenset()  # ALLOWED_PROVIDERS: JSON list, lowercased
     allowed_admins: frozenset[str] = frozenset()  # ALLOWED_ADMINS: JSON list
     nonce_window: int = (
-        0  # OPERATOR_NONCE_WINDOW: reject nonces this far below the highest; 0 = any unseen
+        NONCE_WINDOW_DEFAULT  # OPERATOR_NONCE_WINDOW: reject nonces this far below the highest
     )
     # --- jobs
     operator_address: str = ""  # OPERATOR_ADDRESS: reported by GET /
@@ -80,7 +86,7 @@ class Settings:
     max_output_bytes: int = 10 * 1024**3  # OPERATOR_MAX_OUTPUT_BYTES: per job, published
     scheduler_interval: float = 1.0  # OPERATOR_SCHEDULER_INTERVAL: admission queue poll period
     resync_interval: float = 60.0  # OPERATOR_RESYNC_INTERVAL: watcher full relist period
-    janitor_interval: float = 300.0  # OPERATOR_JANITOR_INTERVAL: result expiry check period
+    janitor_interval: float = 300.0  # OPERATOR_JANITOR_INTERVAL: janitor pass period
     # --- result storage
     storage_backend: str = "local"  # OPERATOR_STORAGE: "local", "s3" or "ipfs"
     results_dir: Path = Path(".data/results")  # OPERATOR_RESULTS_DIR: local backend directory
@@ -336,7 +342,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         signature_required=_bool(env, "SIGNATURE_REQUIRED", False),
         allowed_providers=_address_list(env, "ALLOWED_PROVIDERS"),
         allowed_admins=frozenset(a.strip() for a in _address_list(env, "ALLOWED_ADMINS")),
-        nonce_window=_int(env, "OPERATOR_NONCE_WINDOW", 0),
+        nonce_window=_int(env, "OPERATOR_NONCE_WINDOW", NONCE_WINDOW_DEFAULT),
         operator_address=_text(env, "OPERATOR_ADDRESS", ""),
         configure_timeout=_int(env, "OPERATOR_CONFIGURE_TIMEOUT", 1800, minimum=1),
         publish_timeout=_int(env, "OPERATOR_PUBLISH_TIMEOUT", 900, minimum=1),

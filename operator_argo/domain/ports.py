@@ -82,6 +82,10 @@ class JobStore(Protocol):
     async def claim_nonce(self, signer: str, nonce: int) -> bool:
         """Record (signer, nonce); False if it was seen before or is far below the highest."""
 
+    async def prune_nonces(self) -> int:
+        """Forget the nonces that are far enough below their signer's highest to be refused
+        anyway; how many. Nothing is forgotten when no window is configured."""
+
 
 class ObservationSink(Protocol):
     async def __call__(self, observation: Observation) -> None: ...

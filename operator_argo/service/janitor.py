@@ -1,4 +1,5 @@
-"""The janitor: deletes expired results and ends jobs that outlived every deadline."""
+"""The janitor: deletes expired results, ends jobs that outlived every deadline and forgets
+nonces too old to be accepted again."""
 
 from __future__ import annotations
 
@@ -51,9 +52,16 @@ class Janitor:
                 log.warning("janitor_pass_failed", error=exc.message)
             await asyncio.sleep(self._settings.janitor_interval)
 
-    async def run_once(self) -> tuple[int, int]:
-        """One pass; returns (jobs whose results were deleted, overdue jobs ended)."""
-        return await self.expire_results(), await self.end_overdue_jobs()
+    async def run_once(self) -> tuple[int, int, int]:
+        """One pass; returns (jobs whose results were deleted, overdue jobs ended, nonces
+        forgotten)."""
+        return await self.expire_results(), await self.end_overdue_jobs(), await self.prune_nonces()
+
+    async def prune_nonces(self) -> int:
+        pruned = await self._store.prune_nonces()
+        if pruned:
+            log.info("nonces_pruned", count=pruned)
+        return pruned
 
     async def expire_results(self) -> int:
         expiries = {env.id: env.storage_expiry for env in self._settings.environments}

@@ -29,6 +29,7 @@ _OLDEST_FIRST = sql.SQL("ORDER BY date_created, seq")
 ONE_ACTIVE_PER_AGREEMENT = "jobs_one_unfinished_per_agreement"  # unique index of migration 0001
 AGREEMENT_IN_USE = "`agreementId` already in use for other job."
 NO_FILTER = "You have to specify one of agreementId, jobId or owner"
+NONCE_PRUNE_BATCH = 10_000  # nonces deleted per statement by prune_nonces
 
 # First key of the per-environment advisory lock taken while claiming (the second is a hash of
 # the environment id), so two schedulers cannot both see room for one more job.
@@ -333,3 +334,14 @@ class PostgresJobStore:
     async def claim_nonce(self, signer: str, nonce: int) -> bool:
         async with self.database.connection() as conn:
             return await nonces.claim_nonce(conn, signer, nonce, self.nonce_window)
+
+    async def prune_nonces(self, batch: int = NONCE_PRUNE_BATCH) -> int:
+        if self.nonce_window <= 0:
+            return 0  # without a window every nonce must be remembered
+        pruned = 0
+        while True:
+            async with self.database.connection() as conn:
+                deleted = await nonces.prune_nonces(conn, self.nonce_window, batch)
+            pruned += deleted
+            if deleted < batch:
+                return pruned

@@ -26,3 +26,24 @@ async def claim_nonce(conn: Connection, signer: str, nonce: int, window: int) ->
     params = {"signer": signer.lower(), "nonce": Decimal(nonce), "window": Decimal(window)}
     cur = await conn.execute(_CLAIM, params)
     return await cur.fetchone() is not None
+
+
+# Nonces more than `window` below their signer's highest: the claim refuses them anyway, so their
+# rows can go. The highest of each signer always stays, so the window keeps its reference point.
+# Deleted in bounded batches so a large backlog never holds long locks.
+_PRUNE = """
+DELETE FROM nonces
+WHERE ctid IN (
+    SELECT n.ctid
+    FROM nonces n
+    JOIN (SELECT signer, max(nonce) AS highest FROM nonces GROUP BY signer) h USING (signer)
+    WHERE n.nonce < h.highest - %(window)s::numeric
+    LIMIT %(limit)s
+)
+"""
+
+
+async def prune_nonces(conn: Connection, window: int, limit: int) -> int:
+    """Delete up to `limit` nonces that the window already refuses; how many were deleted."""
+    cur = await conn.execute(_PRUNE, {"window": Decimal(window), "limit": limit})
+    return cur.rowcount

@@ -200,7 +200,7 @@ async def make_api(
         }
         fields.update(overrides)
         settings = settings_factory(**fields)
-        store = PostgresJobStore(database)
+        store = PostgresJobStore(database, nonce_window=settings.nonce_window)
         engine = RecordingEngine()
         results = MemoryResults()
         service = JobService(settings, store, engine, results)

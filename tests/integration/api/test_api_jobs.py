@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
-from conftest import PREFIX, Api, ApiFactory, example, next_nonce
 
 from operator_argo.domain.status import JobStatus
+from tests.integration.api.conftest import PREFIX, Api, ApiFactory, example, next_nonce
 
 FILTER_REQUIRED = {"error": "You have to specify one of agreementId, jobId or owner"}
 
@@ -94,6 +95,25 @@ async def test_get_requires_a_valid_signature_and_a_fresh_nonce(api: Api) -> Non
     assert (await _call(api, "GET", params=query))[0] == 400
     unsigned = {"owner": job["owner"], "jobId": job["jobId"]}
     assert (await _call(api, "GET", params=unsigned))[0] == 401
+
+
+async def test_by_default_a_nonce_far_below_the_signers_highest_is_refused(api: Api) -> None:
+    job = await api.start()
+    highest = time.time_ns()
+    minute = 60 * 10**9
+
+    async def get_with(nonce: int) -> int:
+        query = {
+            "owner": job["owner"],
+            "jobId": job["jobId"],
+            "nonce": str(nonce),
+            "providerSignature": api.sign(job["owner"], job["jobId"], nonce=nonce),
+        }
+        return (await _call(api, "GET", params=query))[0]
+
+    assert await get_with(highest) == 200
+    assert await get_with(highest - minute) == 200  # a little late (another provider replica)
+    assert await get_with(highest - 11 * minute) == 401  # beyond the 10-minute default window
 
 
 async def test_concurrent_requests_with_one_nonce_exactly_one_succeeds(api: Api) -> None:

@@ -12,6 +12,7 @@ from operator_argo.domain.status import JobStatus
 from operator_argo.service.janitor import Janitor
 from operator_argo.storage.base import StoredResults, result_key
 from operator_argo.storage.local import LocalStorage
+from operator_argo.store.database import Database
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.engine import RecordingEngine
 from tests.integration.service.conftest import new_job
@@ -117,3 +118,17 @@ async def test_a_removed_jobs_leftover_results_go_whatever_the_expiry(
     assert await janitor.expire_results() == 1
     assert not (tmp_path / "results" / removed).exists()
     assert (tmp_path / "results" / kept / "out.txt").exists()
+
+
+async def test_each_pass_forgets_nonces_the_window_refuses(
+    settings_factory, database: Database, tmp_path: Path
+) -> None:
+    store = PostgresJobStore(database, nonce_window=1000)
+    signer = "0x" + "5" * 40
+    for nonce in (1, 2, 5000):
+        assert await store.claim_nonce(signer, nonce)
+    storage = StoredResults(LocalStorage(tmp_path / "results"))
+    janitor = Janitor(settings_factory(), store, RecordingEngine(), storage)
+    assert await janitor.run_once() == (0, 0, 2)
+    assert await janitor.run_once() == (0, 0, 0)
+    assert not await store.claim_nonce(signer, 2)  # forgotten, and still refused

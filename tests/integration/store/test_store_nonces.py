@@ -59,3 +59,31 @@ async def test_window_rejects_nonces_far_below_the_highest(database: Database) -
     assert not await store.claim_nonce(SIGNER, base + 3999)  # the highest moved up
     assert await store.claim_nonce(SIGNER, base + 4000)
     assert await store.claim_nonce("0x" + "3" * 40, 1)  # windows are per signer
+
+
+async def test_pruning_forgets_only_nonces_the_window_refuses(database: Database) -> None:
+    store = PostgresJobStore(database, nonce_window=1000)
+    other = "0x" + "4" * 40
+    base = 1_700_000_000_000_000_000
+    for offset in (0, 500, 2000, 2999, 3000):
+        assert await store.claim_nonce(SIGNER, base + offset)
+    assert await store.claim_nonce(other, 10)  # another signer's lone nonce is its highest
+
+    # Highest is base+3000: base and base+500 are more than 1000 below it; base+2000 is exactly
+    # at the edge and still accepted once, so it is kept.
+    assert await store.prune_nonces(batch=1) == 2  # several batches until none is left
+    assert await store.prune_nonces() == 0
+
+    for forgotten in (base, base + 500):
+        assert not await store.claim_nonce(SIGNER, forgotten)  # the window still refuses them
+    for kept in (base + 2000, base + 2999, base + 3000):
+        assert not await store.claim_nonce(SIGNER, kept)  # still remembered: no replay
+    assert not await store.claim_nonce(other, 10)
+    assert await store.claim_nonce(SIGNER, base + 2001)  # unseen and within the window
+
+
+async def test_without_a_window_no_nonce_is_forgotten(job_store: PostgresJobStore) -> None:
+    assert await job_store.claim_nonce(SIGNER, 1)
+    assert await job_store.claim_nonce(SIGNER, 10**30)
+    assert await job_store.prune_nonces() == 0
+    assert not await job_store.claim_nonce(SIGNER, 1)  # far below, but remembered

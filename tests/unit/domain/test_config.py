@@ -97,3 +97,9 @@ def test_ipfs_headers_accept_both_spellings() -> None:
         }
     )
     assert (s.ipfs.api_key, s.ipfs.client_id) == ("k", "c")
+
+
+def test_nonce_window_defaults_to_ten_minutes_of_nanoseconds_and_zero_turns_it_off() -> None:
+    assert load_settings({}).nonce_window == 600 * 10**9
+    assert load_settings({"OPERATOR_NONCE_WINDOW": "0"}).nonce_window == 0
+    assert load_settings({"OPERATOR_NONCE_WINDOW": "5"}).nonce_window == 5
