@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import PREFIX, Api
+
+from tests.integration.api.conftest import PREFIX, Api
 
 BAD_BODIES: list[bytes] = [
     b"not json",

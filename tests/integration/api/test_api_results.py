@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import PREFIX, Api
+
+from tests.integration.api.conftest import PREFIX, Api
 
 CONTENT = bytes(range(256)) * 4  # 1024 bytes, every byte value
 

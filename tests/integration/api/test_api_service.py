@@ -4,7 +4,6 @@ running jobs, and the error and request-id conventions every route shares."""
 from __future__ import annotations
 
 import pytest
-from conftest import ADMIN, PREFIX, Api, ApiFactory, example
 from marshmallow import ValidationError
 
 from operator_argo import __version__
@@ -14,6 +13,7 @@ from operator_argo.api.docs import (
     RunningJobSchema,
     StatusSchema,
 )
+from tests.integration.api.conftest import ADMIN, PREFIX, Api, ApiFactory, example
 
 
 async def test_info(api: Api) -> None:

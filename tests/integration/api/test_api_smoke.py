@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PREFIX, Api
+from tests.integration.api.conftest import PREFIX, Api
 
 
 async def test_post_then_get(api: Api) -> None:

@@ -6,12 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import PREFIX, Api, ApiFactory, example, next_nonce
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils.crypto import keccak
 
 from operator_argo.domain.job import spec_to_dict
+from tests.integration.api.conftest import PREFIX, Api, ApiFactory, example, next_nonce
 
 RAW = "POST-compute.request.provider-v2.1.6.raw-algo.json"
 PUBLISHED = "POST-compute.request.provider-v2.1.6.published-algo.json"
