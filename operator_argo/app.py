@@ -16,7 +16,7 @@ from operator_argo.auth.keys import load_private_key, resolve_environment_keys
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import ensure_fast_backend
 from operator_argo.config import Settings, load_settings, read_secret_env
-from operator_argo.domain.errors import TransientEngineError
+from operator_argo.domain.errors import ConfigurationError, TransientEngineError
 from operator_argo.domain.ports import Engine
 from operator_argo.observability.logging import configure_logging
 from operator_argo.service.janitor import Janitor
@@ -168,6 +168,24 @@ def build_app(runtime: Runtime) -> web.Application:
     )
 
 
+def event_loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The loop `serve` runs on: uvloop unless told otherwise or not installed (None = asyncio's).
+
+    uvloop costs a fifth less CPU per signed API request (bench/README.md, "API").
+    """
+    if settings.event_loop == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if settings.event_loop == "uvloop":
+            raise ConfigurationError(
+                "OPERATOR_EVENT_LOOP=uvloop, but uvloop is not installed"
+            ) from None
+        return None
+    return uvloop.new_event_loop
+
+
 async def serve(settings: Settings | None = None) -> int:
     """`operator-argo serve`: run until SIGINT/SIGTERM or a crashed background task."""
     settings = settings or load_settings()
@@ -182,7 +200,11 @@ async def serve(settings: Settings | None = None) -> int:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         log.info(
-            "operator_listening", host=settings.host, port=settings.port, engine=settings.engine
+            "operator_listening",
+            host=settings.host,
+            port=settings.port,
+            engine=settings.engine,
+            event_loop=type(loop).__module__.partition(".")[0],  # "uvloop" or "asyncio"
         )
         await stop.wait()
         log.info("operator_stopping")

@@ -66,9 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "render":
             return _render(args.request, args.environment)
         from operator_argo import app
+        from operator_argo.config import load_settings
 
         if args.command == "serve":
-            return asyncio.run(app.serve())
+            settings = load_settings()
+            with asyncio.Runner(loop_factory=app.event_loop_factory(settings)) as runner:
+                return runner.run(app.serve(settings))
         if args.command == "migrate":
             return asyncio.run(app.migrate_only())
         if args.command == "demo":

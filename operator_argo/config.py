@@ -57,6 +57,9 @@ class Settings:
     port: int = 8050  # OPERATOR_PORT
     max_body_bytes: int = 1_048_576  # OPERATOR_MAX_BODY_BYTES: largest accepted request body
     max_json_depth: int = 64  # OPERATOR_MAX_JSON_DEPTH: deepest accepted JSON nesting
+    event_loop: str = (
+        "auto"  # OPERATOR_EVENT_LOOP: "auto" (uvloop when installed), "uvloop", "asyncio"
+    )
     # --- data and engine
     data_dir: Path = Path(".data")  # OPERATOR_DATA_DIR: embedded database, results, job dirs
     engine: str = "local"  # OPERATOR_ENGINE: "local" or "argo"
@@ -329,6 +332,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=_int(env, "OPERATOR_PORT", 8050),
         max_body_bytes=_int(env, "OPERATOR_MAX_BODY_BYTES", 1_048_576, minimum=1024),
         max_json_depth=_int(env, "OPERATOR_MAX_JSON_DEPTH", 64, minimum=8),
+        event_loop=_choice(env, "OPERATOR_EVENT_LOOP", "auto", ("auto", "uvloop", "asyncio")),
         data_dir=data_dir,
         engine=_choice(env, "OPERATOR_ENGINE", "local", ("local", "argo")),
         environments=_load_environments(env, base),

@@ -61,7 +61,8 @@ def operator_process(
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        with open(settings.data_dir.parent / f"serve-{len(started)}.log", "wb") as log:
+        log_path = settings.data_dir.parent / f"serve-{len(started)}.log"
+        with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "operator_argo.cli", "serve"],
                 env=serve_env(settings, port),
@@ -70,6 +71,7 @@ def operator_process(
                 stderr=subprocess.STDOUT,
             )
         proc.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+        proc.log_path = log_path  # type: ignore[attr-defined]
         started.append(proc)
         return proc
 
@@ -145,6 +147,11 @@ async def test_sigkill_mid_job_then_restart_the_job_still_ends(
         async with session.get(f"{base}/api/v1/operator/getResult", params=params) as resp:
             assert await resp.read() == b"done"
     assert second.poll() is None
+    # Both ran on uvloop, the default when it is installed (as the package requires it).
+    for proc in (first, second):
+        lines = proc.log_path.read_text().splitlines()  # type: ignore[attr-defined]
+        listening = [json.loads(line) for line in lines if "operator_listening" in line]
+        assert [event["event_loop"] for event in listening] == ["uvloop"]
 
 
 def test_the_demo_runs_a_real_job_and_exits_0(tmp_path: Path) -> None:

@@ -61,6 +61,7 @@ def test_environments_from_a_yaml_file(tmp_path) -> None:
     [
         ({"OPERATOR_PORT": "http"}, "OPERATOR_PORT"),
         ({"OPERATOR_ENGINE": "docker"}, "OPERATOR_ENGINE"),
+        ({"OPERATOR_EVENT_LOOP": "trio"}, "OPERATOR_EVENT_LOOP"),
         ({"SIGNATURE_REQUIRED": "maybe"}, "SIGNATURE_REQUIRED"),
         ({"SIGNATURE_REQUIRED": "1"}, "ALLOWED_PROVIDERS"),
         ({"ALLOWED_PROVIDERS": '{"a": 1}'}, "ALLOWED_PROVIDERS"),
