@@ -34,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import coincurve
+import psutil
 from aiohttp import web
 from eth_utils.crypto import keccak
 
 from operator_argo.api import create_api
 from operator_argo.api.schemas import parse_workflow
+from operator_argo.app import event_loop_factory
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import ensure_fast_backend
 from operator_argo.config import Settings
@@ -177,6 +179,7 @@ def serve(args: argparse.Namespace) -> None:
         pool_max_size=10,
         log_format="json",  # as deployed by the chart
         port=args.port,
+        event_loop=os.environ.get("OPERATOR_EVENT_LOOP", "auto"),
     )
     configure_logging(settings)
 
@@ -187,7 +190,7 @@ def serve(args: argparse.Namespace) -> None:
             return create_api(settings, service, ProviderAuth(settings, memory), ready=memory.ping)
         database = Database.from_settings(settings)
         await database.open()
-        store = PostgresJobStore(database)
+        store = PostgresJobStore(database, nonce_window=settings.nonce_window)
         service = JobService(settings, store, None, None)
         app = create_api(settings, service, ProviderAuth(settings, store), ready=store.ping)
 
@@ -202,7 +205,11 @@ def serve(args: argparse.Namespace) -> None:
     if profiler is not None:
         profiler.enable()
     try:
-        web.run_app(make_app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+        factory = event_loop_factory(settings)  # as `operator-argo serve` chooses it
+        loop = factory() if factory is not None else None
+        web.run_app(
+            make_app(), host="127.0.0.1", port=args.port, access_log=None, print=None, loop=loop
+        )
     finally:
         if profiler is not None:
             profiler.disable()
@@ -268,9 +275,31 @@ def post_lines(key: coincurve.PrivateKey, count: int) -> list[str]:
     return lines
 
 
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """CPU time (user + system) used so far by these processes; gone ones count as 0."""
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def postgres_processes(postmaster_pid: int) -> list[psutil.Process]:
+    postmaster = psutil.Process(postmaster_pid)
+    return [postmaster, *postmaster.children(recursive=True)]
+
+
 def run_wrk(
-    port: int, method: str, lines: list[str], connections: int, work: Path, seconds: int
+    port: int,
+    method: str,
+    lines: list[str],
+    connections: int,
+    work: Path,
+    seconds: int,
+    watched: dict[str, list[psutil.Process]],
 ) -> dict[str, Any]:
+    """One wrk run; with the CPU time each watched group of processes used per request."""
     data = work / "lines.txt"
     data.write_text("\n".join(lines) + "\n")
     script = work / "feed.lua"
@@ -279,10 +308,25 @@ def run_wrk(
         "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
         "-s", str(script), f"http://127.0.0.1:{port}", "--", str(data), method,
     ]  # fmt: skip
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    before = {name: cpu_seconds(group) for name, group in watched.items()}
+    wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    wrk_process = psutil.Process(wrk.pid)
+    wrk_cpu = 0.0
+    with contextlib.suppress(psutil.Error):
+        while wrk.poll() is None:  # wrk's own CPU, read just before it exits
+            wrk_cpu = cpu_seconds([wrk_process])
+            time.sleep(0.1)
+    output, _ = wrk.communicate()
+    if wrk.returncode:
+        raise RuntimeError(f"wrk failed ({wrk.returncode})")
     line = next(item for item in output.splitlines() if item.startswith("RESULT "))
     result: dict[str, Any] = json.loads(line[len("RESULT ") :])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    requests = max(1, result["requests"])
+    for name, group in watched.items():
+        used = cpu_seconds(group) - before[name]
+        result[f"{name}_cpu_us_per_request"] = round(1e6 * used / requests, 1)
+    result["wrk_cpu_us_per_request"] = round(1e6 * wrk_cpu / requests, 1)
     if result["requests"] > len(lines):
         result["note"] = "request lines reused: replays counted as non-2xx"
     return result
@@ -318,6 +362,7 @@ def stop_server(process: Any) -> None:
 def bench(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="operator-argo-bench-"))
     embedded = start_pg(work / "pgdata")
+    postmaster = embedded.handle.get_postmaster_info().pid
     pg = {"host": str(embedded.socket_dir), "port": embedded.port, "db": "postgres"}
     pg["log"] = str(work / "server.log")
     try:
@@ -351,7 +396,13 @@ def bench(args: argparse.Namespace) -> None:
                     lines = (
                         get_lines(jobs, key, count) if method == "GET" else post_lines(key, count)
                     )
-                    runs.append(run_wrk(port, method, lines, connections, work, args.seconds))
+                    watched = {
+                        "server": [psutil.Process(server.pid)],
+                        "postgres": postgres_processes(postmaster),
+                    }
+                    runs.append(
+                        run_wrk(port, method, lines, connections, work, args.seconds, watched)
+                    )
             finally:
                 stop_server(server)
             report[name] = {
@@ -359,6 +410,12 @@ def bench(args: argparse.Namespace) -> None:
                 "p99_ms_median": round(statistics.median(r["p99_us"] for r in runs) / 1000, 2),
                 "p50_ms_median": round(statistics.median(r["p50_us"] for r in runs) / 1000, 2),
                 "non2xx_total": sum(r["non2xx"] for r in runs),
+                **{
+                    f"{who}_cpu_us_per_request_median": statistics.median(
+                        r[f"{who}_cpu_us_per_request"] for r in runs
+                    )
+                    for who in ("server", "postgres", "wrk")
+                },
                 "socket_errors_total": sum(r["socket_errors"] for r in runs),
                 "runs": runs,
             }

@@ -35,7 +35,8 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from operator_argo.config import Settings
+from operator_argo.app import event_loop_factory
+from operator_argo.config import Settings, load_settings
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.job import Address, JobId, NewJob
 from operator_argo.domain.status import JobStatus
@@ -211,4 +212,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # The loop `operator-argo serve` would run on (OPERATOR_EVENT_LOOP, default uvloop).
+    with asyncio.Runner(loop_factory=event_loop_factory(load_settings())) as runner:
+        runner.run(main())
