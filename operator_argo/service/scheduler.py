@@ -176,10 +176,14 @@ class Scheduler:
             for task in in_flight:
                 submitted, failure = _collect(task, submitted, failure)
         finally:
+            # Reached with batches unfinished only when a claim failed (they finish and record
+            # what they created) or this pass was cancelled (they are cancelled too).
             unfinished = [task for task in in_flight if not task.done()]
-            for task in unfinished:  # only when this pass itself is cancelled
-                task.cancel()
             if unfinished:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    for task in unfinished:
+                        task.cancel()
                 await asyncio.gather(*unfinished, return_exceptions=True)
         if failure is not None:
             raise failure  # TransientEngineError: the loop backs off

@@ -10,7 +10,7 @@ import pytest
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.errors import PermanentEngineError, TransientEngineError
+from operator_argo.domain.errors import PermanentEngineError, TransientEngineError, Unavailable
 from operator_argo.domain.job import Job, JobFilter, JobUpdate
 from operator_argo.domain.status import JobStatus, StopReason
 from operator_argo.service.scheduler import PIPELINE_DEPTH, SUBMIT_BATCH, Backoff, Scheduler
@@ -274,3 +274,35 @@ async def test_a_cancelled_pass_cancels_its_batches_and_leaves_their_claims_to_r
     assert await scheduler.resubmit_unrecorded() == SUBMIT_BATCH * PIPELINE_DEPTH
     assert await scheduler.run_once() == len(jobs) - SUBMIT_BATCH * PIPELINE_DEPTH
     assert sorted(engine.submitted) == sorted(job.job_id for job in jobs)
+
+
+async def test_a_failed_claim_lets_the_batch_in_flight_finish_and_record(
+    roomy_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    jobs = [await job_store.insert_job(new_job("env-a")) for _ in range(40)]
+
+    class FailingSecondClaim:
+        def __init__(self) -> None:
+            self.claims = 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(job_store, name)
+
+        async def claim_batch(self, environment: str, max_jobs: int, limit: int) -> list[Job]:
+            self.claims += 1
+            if self.claims == 2:
+                raise Unavailable("database connection lost")
+            return await job_store.claim_batch(environment, max_jobs, limit)
+
+    async def slow(_: Job) -> None:
+        await asyncio.sleep(0.05)  # still in flight when the second claim fails
+
+    engine = RecordingEngine(on_submit=slow)
+    scheduler = Scheduler(roomy_settings, FailingSecondClaim(), engine)  # type: ignore[arg-type]
+    with pytest.raises(Unavailable):
+        await scheduler.run_once()
+    assert len(engine.submitted) == SUBMIT_BATCH
+    for job_id in engine.submitted:  # created and recorded, not cancelled half-way
+        stored = await job_store.get_job(job_id)
+        assert stored is not None and stored.workflow_name == f"c2d-{job_id}"
+    assert await Scheduler(roomy_settings, job_store, engine).run_once() == len(jobs) - SUBMIT_BATCH
