@@ -19,7 +19,7 @@ import structlog
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.errors import OperatorError, TransientEngineError
+from operator_argo.domain.errors import OperatorError, TransientEngineError, Unavailable
 from operator_argo.domain.job import Job, JobUpdate
 from operator_argo.domain.ports import Engine, JobStore
 from operator_argo.domain.status import JobStatus
@@ -86,9 +86,14 @@ class Scheduler:
                 if time.monotonic() >= gauges_due:
                     await self.refresh_gauges()
                     gauges_due = time.monotonic() + GAUGE_PERIOD
-            except TransientEngineError as exc:
+            except Unavailable as exc:
+                # The cluster or the database is out for now: jobs stay queued, the loop backs
+                # off (a crash would restart the process and, on the local engine, its jobs).
                 delay = self._backoff.next_delay()
-                log.warning("engine_unavailable", error=exc.message, retry_in=delay)
+                event = "engine_unavailable"
+                if not isinstance(exc, TransientEngineError):
+                    event = "database_unavailable"
+                log.warning(event, error=exc.message, retry_in=delay)
             await self._wait(delay)
 
     async def _wait(self, delay: float) -> None:

@@ -306,3 +306,35 @@ async def test_a_failed_claim_lets_the_batch_in_flight_finish_and_record(
         stored = await job_store.get_job(job_id)
         assert stored is not None and stored.workflow_name == f"c2d-{job_id}"
     assert await Scheduler(roomy_settings, job_store, engine).run_once() == len(jobs) - SUBMIT_BATCH
+
+
+async def test_a_database_outage_makes_the_loop_back_off_not_crash(
+    service_settings: Settings, job_store: PostgresJobStore
+) -> None:
+    job = await job_store.insert_job(new_job("env-a"))
+
+    class DownOnce:
+        def __init__(self) -> None:
+            self.failed = False
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(job_store, name)
+
+        async def claim_batch(self, environment: str, max_jobs: int, limit: int) -> list[Job]:
+            if not self.failed:
+                self.failed = True
+                raise Unavailable("the database is not reachable")
+            return await job_store.claim_batch(environment, max_jobs, limit)
+
+    engine = RecordingEngine()
+    loop = asyncio.create_task(Scheduler(service_settings, DownOnce(), engine).run())  # type: ignore[arg-type]
+    try:
+        for _ in range(300):  # the first retry comes after a 1 s backoff
+            if engine.submitted:
+                break
+            await asyncio.sleep(0.01)
+        assert not loop.done(), "the loop must survive the outage"
+        assert engine.submitted == [job.job_id]
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
