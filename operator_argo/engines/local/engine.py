@@ -26,7 +26,7 @@ import structlog
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.errors import PermanentEngineError
+from operator_argo.domain.errors import PermanentEngineError, Unavailable
 from operator_argo.domain.job import Job
 from operator_argo.domain.observation import Observation, Phase
 from operator_argo.domain.status import StopReason
@@ -38,6 +38,9 @@ from operator_argo.engines.local.sandbox import interpreter_tools
 from operator_argo.engines.local.workflow import WorkflowPlan, read_workflow
 
 log = structlog.get_logger(__name__)
+
+SINK_RETRY_BASE = 0.5  # seconds before an observation the database refused is offered again
+SINK_RETRY_CAP = 30.0  # longest wait between those offers
 
 BuildWorkflow = Callable[[Job, Environment, Settings], Mapping[str, Any]]
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
@@ -125,12 +128,34 @@ class LocalEngine:
         log.info("local_job_deleted", job_id=job.job_id)
 
     async def run(self, sink: Callable[[Observation], Awaitable[None]]) -> None:
-        """Deliver observations in order until cancelled; one the sink failed on is kept."""
+        """Deliver observations in order until cancelled.
+
+        One the sink could not store because the database is out is kept and offered again
+        with capped backoff; one it failed on for any other reason is logged and dropped, so it
+        cannot hold up every later one (the next observation of that job carries its state).
+        """
+        failures = 0
         while True:
             while not self._pending:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            await sink(self._pending[0])
+            observation = self._pending[0]
+            try:
+                await sink(observation)
+            except Unavailable as exc:
+                failures += 1
+                delay = min(SINK_RETRY_CAP, SINK_RETRY_BASE * 2 ** (failures - 1))
+                log.warning(
+                    "local_observation_deferred",
+                    job_id=observation.job_id,
+                    error=exc.message,
+                    retry_in=delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            except Exception:
+                log.exception("local_observation_failed", job_id=observation.job_id)
+            failures = 0
             self._pending.popleft()
 
     # --- lifecycle -----------------------------------------------------------------------------

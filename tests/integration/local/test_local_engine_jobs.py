@@ -10,7 +10,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from operator_argo.config import Settings
-from operator_argo.domain.observation import Phase
+from operator_argo.domain.errors import Unavailable
+from operator_argo.domain.observation import Observation, Phase
 from operator_argo.domain.status import JobStatus, StopReason
 from operator_argo.engines.local.engine import LocalEngine
 from tests.integration.local.conftest import DATASET
@@ -178,3 +179,40 @@ async def test_delete_stops_and_removes_the_job_directory(
     assert final.steps["publish"].phase is Phase.SUCCEEDED  # stopped, published, then removed
     await engine.delete(job)  # missing is fine
     await engine.stop(job)
+
+
+async def test_observations_wait_out_a_database_outage_and_a_failing_one_is_skipped(
+    make_engine: Callable[..., LocalEngine],
+) -> None:
+    engine = make_engine()
+    job = make_job("print('hi')")
+    delivered: list[Observation] = []
+    dropped: list[Observation] = []
+    calls = 0
+    done = asyncio.Event()
+
+    async def sink(observation: Observation) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:  # the first observation meets the database down twice
+            raise Unavailable("the database is not reachable")
+        if calls == 4:  # the second one meets a bug: dropped, not retried
+            dropped.append(observation)
+            raise ValueError("a bug in the sink")
+        delivered.append(observation)
+        if observation.finished:
+            done.set()
+
+    loop = asyncio.create_task(engine.run(sink))
+    try:
+        await engine.submit(job, make_environment())
+        await asyncio.wait_for(done.wait(), 60)
+        assert not loop.done()
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+    first, *rest = delivered
+    assert first.steps["configure"].phase is Phase.RUNNING  # kept through the outage
+    assert [s.phase for s in dropped[0].steps.values()] == [Phase.SUCCEEDED]
+    assert len(rest) == 4  # everything after the dropped one arrived, in order
+    assert rest[-1].finished and rest[-1].steps["publish"].phase is Phase.SUCCEEDED
