@@ -3,6 +3,10 @@
 Exit codes (CONTRACT §4): 0 ready, 31 an input failed, 32 the algorithm failed, 2 a bad pod
 environment; anything else is a crash. Inputs are fetched first and one failure stops the step
 (the job is lost anyway), so a job whose data and algorithm are both unreachable reports 31.
+
+Files from plain URLs download up to DOWNLOADS_AT_ONCE at a time, across inputs (inputs that
+share a DID, and so a folder, take turns). Provider downloads go one at a time: each carries a
+signed nonce that the provider wants to see increase, so they must arrive in the order signed.
 """
 
 from __future__ import annotations
@@ -13,19 +17,22 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from operator_argo.domain.errors import ConfigurationError, OperatorError, TransferFailed
-from operator_argo.domain.job import AlgorithmSpec, InputSpec, JobSpec, did_folder
+from operator_argo.domain.job import AlgorithmSpec, InputSpec, JobSpec, RemoteSource, did_folder
 from operator_argo.domain.progress import CONFIGURE_ALGORITHM_FAILED, CONFIGURE_DATA_FAILED
 from operator_argo.steps.env import StepEnv, read_step_env, write_result
 from operator_argo.steps.logs import close_step_log, human_bytes, open_step_log, rate
 from operator_argo.steps.provider import ProviderClient, service_endpoint
 from operator_argo.steps.transfer import ByteBudget, Fetcher, open_session
 
+T = TypeVar("T")
+
 EXIT_BAD_ENVIRONMENT = 2
+DOWNLOADS_AT_ONCE = 4  # plain-URL files fetched at the same time
 LAYOUT_DIRS = ("inputs", "ddos", "transformations", "outputs", "logs")
 
 
@@ -73,6 +80,8 @@ class Provisioner:
         self._fetcher = fetcher
         self._log = log
         self._budget = ByteBudget(env.max_input_bytes)
+        self._url_slots = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
+        self._provider_turn = asyncio.Lock()  # signed downloads arrive in nonce order
         self.provider = ProviderClient(fetcher, env.env_key)
 
     async def _try_ddo(self, metadata_uri: str | None, did: str | None, label: str) -> Any:
@@ -86,8 +95,22 @@ class Provisioner:
             return None
 
     async def _download(self, url: str, dest: Path, label: str) -> int:
-        started = time.monotonic()
-        size = await self._fetcher.download(url, dest, self._budget, label=label)
+        async with self._url_slots:
+            started = time.monotonic()
+            size = await self._fetcher.download(url, dest, self._budget, label=label)
+        self._log.info("%s: %s", label, rate(size, time.monotonic() - started))
+        return size
+
+    async def _provider_download(
+        self, endpoint: str, did: str, remote: RemoteSource, user_data: Any, *, index: int,
+        dest: Path, label: str,
+    ) -> int:  # fmt: skip
+        async with self._provider_turn:
+            started = time.monotonic()
+            size = await self.provider.download(
+                endpoint, did, tx_id=remote.tx_id, service_id=remote.service_id, index=index,
+                user_data=user_data, dest=dest, budget=self._budget, label=label,
+            )  # fmt: skip
         self._log.info("%s: %s", label, rate(size, time.monotonic() - started))
         return size
 
@@ -100,10 +123,10 @@ class Provisioner:
             if not item.urls:
                 raise TransferFailed(f"{label}: no files to download")
             await self._try_ddo(metadata_uri, item.did, label)
-            return [
-                await self._download(url, folder / str(k), f"input {item.index} file {k}")
+            return await all_or_first_error(
+                self._download(url, folder / str(k), f"input {item.index} file {k}")
                 for k, url in enumerate(item.urls)
-            ]
+            )
         if not metadata_uri:
             raise TransferFailed(f"{label}: a remote input needs output.metadataUri")
         remote = item.remote
@@ -111,17 +134,14 @@ class Provisioner:
         endpoint = service_endpoint(ddo, remote.service_id, label)
         count = await self.provider.file_count(endpoint, item.did, remote.service_id, label=label)
         sizes = []
-        for k in range(count):
-            started = time.monotonic()
-            size = await self.provider.download(
-                endpoint, item.did, tx_id=remote.tx_id, service_id=remote.service_id, index=k,
-                user_data=remote.user_data, dest=folder / str(k), budget=self._budget,
-                label=f"input {item.index} file {k}",
-            )  # fmt: skip
-            self._log.info(
-                "input %d file %d: %s", item.index, k, rate(size, time.monotonic() - started)
+        for k in range(count):  # one at a time: see the module docstring
+            label_k = f"input {item.index} file {k}"
+            dest = folder / str(k)
+            sizes.append(
+                await self._provider_download(
+                    endpoint, item.did, remote, remote.user_data, index=k, dest=dest, label=label_k
+                )
             )
-            sizes.append(size)
         return sizes
 
     @property
@@ -159,25 +179,63 @@ class Provisioner:
             raise TransferFailed("algorithm: a remote algorithm needs its DID")
         ddo = await self._try_ddo(metadata_uri, algo.did, "algorithm")
         endpoint = remote.service_endpoint or service_endpoint(ddo, remote.service_id, "algorithm")
-        started = time.monotonic()
-        size = await self.provider.download(
-            endpoint, algo.did, tx_id=remote.tx_id, service_id=remote.service_id, index=0,
-            user_data=remote.user_data if remote.user_data is not None else algo.user_data,
-            dest=self._layout.algorithm_file, budget=self._budget, label="algorithm",
-        )  # fmt: skip
-        self._log.info("algorithm: %s", rate(size, time.monotonic() - started))
+        user_data = remote.user_data if remote.user_data is not None else algo.user_data
+        await self._provider_download(
+            endpoint,
+            algo.did,
+            remote,
+            user_data,
+            index=0,
+            dest=self._layout.algorithm_file,
+            label="algorithm",
+        )
+
+
+async def all_or_first_error(coros: Iterable[Awaitable[T]]) -> list[T]:
+    """Await `coros` concurrently; their results in order. The first failure cancels the others
+    and is raised as itself (not wrapped in an exception group)."""
+    tasks: list[asyncio.Task[T]] = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(coro)) for coro in coros]
+    except BaseExceptionGroup as failed:
+        first: BaseException = failed
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return [task.result() for task in tasks]
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
 
 
 async def _provision(spec: JobSpec, work: Provisioner, result: dict[str, Any]) -> int:
-    for item in spec.inputs:
-        entry: dict[str, Any] = {"did": item.did, "index": item.index, "files": [], "error": None}
-        result["inputs"].append(entry)
+    entries: dict[int, dict[str, Any]] = {}
+    for position, item in enumerate(spec.inputs):
+        entries[position] = {"did": item.did, "index": item.index, "files": [], "error": None}
+        result["inputs"].append(entries[position])
+
+    async def provision(position: int, item: InputSpec) -> None:
         try:
             sizes = await work.provision_input(item, spec.metadata_uri)
         except (OperatorError, OSError) as exc:
-            entry["error"] = result["error"] = _message(exc)
-            return CONFIGURE_DATA_FAILED
-        entry["files"] = [{"index": k, "bytes": size} for k, size in enumerate(sizes)]
+            entries[position]["error"] = _message(exc)
+            raise
+        entries[position]["files"] = [{"index": k, "bytes": n} for k, n in enumerate(sizes)]
+
+    async def in_turn(positions: list[int]) -> None:
+        for position in positions:  # inputs that share a folder
+            await provision(position, spec.inputs[position])
+
+    by_folder: dict[str, list[int]] = {}
+    for position, item in enumerate(spec.inputs):
+        by_folder.setdefault(did_folder(item.did), []).append(position)
+    try:
+        await all_or_first_error(in_turn(positions) for positions in by_folder.values())
+    except (OperatorError, OSError) as exc:
+        result["error"] = _message(exc)
+        return CONFIGURE_DATA_FAILED
     algo: dict[str, Any] = {"did": spec.algorithm.did, "source": None, "bytes": 0, "error": None}
     result["algorithm"] = algo
     try:

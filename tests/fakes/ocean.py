@@ -9,9 +9,10 @@ Files can be made to fail (404, N x 503 first), to stall (read timeout), or to b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -49,11 +50,15 @@ class FakeOcean:
         self.generated: dict[str, int] = {}  # name -> size, streamed from PATTERN
         self.fail_first: dict[str, int] = {}  # name -> how many 503s before success
         self.stall: dict[str, float] = {}  # name -> seconds to stall after the first chunk
+        self.rate_limit: float | None = None  # bytes/s per streamed response (a far server)
         self.ddos: dict[str, dict[str, Any]] = {}
         self.assets: dict[tuple[str, str], Asset] = {}
         self.hits: dict[str, int] = {}
         self.downloads: list[dict[str, str]] = []  # query params of accepted provider downloads
         self.rejected: list[str] = []  # why provider calls were refused
+        self.download_delay = 0.0  # seconds the provider takes before answering a download
+        self.in_flight = 0  # file and provider downloads being served right now
+        self.peak_in_flight = 0  # the most of them served at the same time
         self._last_nonce: dict[str, int] = {}
 
     # --- set-up helpers for tests
@@ -86,8 +91,21 @@ class FakeOcean:
         app.router.add_get("/api/services/download", self.download)
         return app
 
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
     # --- handlers
     async def serve_file(self, request: web.Request) -> web.StreamResponse:
+        with self._counted():
+            return await self._serve_file(request)
+
+    async def _serve_file(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         self.hits[name] = self.hits.get(name, 0) + 1
         if self.fail_first.get(name, 0) > 0:
@@ -109,10 +127,14 @@ class FakeOcean:
             await self._stall(request, self.stall[name])
         data = self.files.get(name)
         sent = 0
+        started = asyncio.get_running_loop().time()
         while sent < size:
             part = min(len(PATTERN), size - sent)
             await resp.write(data[sent : sent + part] if data is not None else PATTERN[:part])
             sent += part
+            if self.rate_limit:
+                due = started + sent / self.rate_limit
+                await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
         await resp.write_eof()
         return resp
 
@@ -169,6 +191,11 @@ class FakeOcean:
         return cls(text=json.dumps({"error": why}), content_type="application/json")
 
     async def download(self, request: web.Request) -> web.Response:
+        with self._counted():
+            await asyncio.sleep(self.download_delay)
+            return self._download(request)
+
+    def _download(self, request: web.Request) -> web.Response:
         asset = self._verify(request.query)
         index = int(request.query.get("fileIndex", "-1"))
         if not 0 <= index < len(asset.files):

@@ -246,3 +246,76 @@ async def test_a_missing_spec_is_a_bad_environment(job_dirs: JobDirs) -> None:
     run = await run_step("configure", job_dirs.env())
     assert run.code == 2
     assert "OPERATOR_JOB_SPEC is required" in run.stderr
+
+
+async def test_url_files_download_four_at_a_time_across_inputs(
+    ocean: FakeOcean, job_dirs: JobDirs
+) -> None:
+    files = {f"{prefix}{k}": f"{prefix}-{k}".encode() * 5000 for prefix in "pq" for k in range(3)}
+    for name in files:
+        ocean.stall[name] = 0.3  # each file takes a moment: downloads overlap if they can
+    first = _url_input(ocean, 0, DID_A, {n: files[n] for n in ("p0", "p1", "p2")})
+    second = _url_input(ocean, 1, DID_B, {n: files[n] for n in ("q0", "q1", "q2")})
+
+    run = await run_step("configure", configure_env(job_dirs, make_spec([first, second])))
+
+    assert run.code == 0, run.stderr
+    assert ocean.peak_in_flight == 4  # DOWNLOADS_AT_ONCE, shared by both inputs
+    for folder, prefix in (("a1" * 32, "p"), ("b2" * 32, "q")):
+        for k in range(3):
+            data = (job_dirs.volume / "inputs" / folder / str(k)).read_bytes()
+            assert data == files[f"{prefix}{k}"]
+    assert run.result is not None
+    assert [entry["files"] for entry in run.result["inputs"]] == [
+        [{"index": k, "bytes": len(files[f"{p}{k}"])} for k in range(3)] for p in "pq"
+    ]
+
+
+async def test_a_failed_file_stops_the_downloads_still_running(
+    ocean: FakeOcean, job_dirs: JobDirs
+) -> None:
+    ocean.files.update({"slow0": b"s" * 100, "slow1": b"s" * 100})
+    ocean.stall.update({"slow0": 20, "slow1": 20})
+    slow = InputSpec(index=0, did=DID_A, urls=(ocean.file_url("slow0"), ocean.file_url("slow1")))
+    broken = InputSpec(index=1, did=DID_B, urls=(ocean.file_url("missing"),))
+    started = time.monotonic()
+    run = await run_step("configure", configure_env(job_dirs, make_spec([slow, broken])))
+    assert run.code == 31
+    assert time.monotonic() - started < 10  # not waiting out the 20 s stalls
+    assert run.result is not None
+    assert run.result["error"] == "input 1 file 0: HTTP 404"
+    assert [entry["error"] for entry in run.result["inputs"]] == [None, "input 1 file 0: HTTP 404"]
+    assert not (job_dirs.volume / "inputs" / ("a1" * 32) / "0").exists()  # no partial file
+
+
+async def test_inputs_sharing_a_did_take_turns_in_their_folder(
+    ocean: FakeOcean, job_dirs: JobDirs
+) -> None:
+    first = _url_input(ocean, 0, DID_A, {"one": b"first input"})
+    second = _url_input(ocean, 1, DID_A, {"two": b"second input"})
+    ocean.stall.update({"one": 0.3, "two": 0.3})
+    run = await run_step("configure", configure_env(job_dirs, make_spec([first, second])))
+    assert run.code == 0, run.stderr
+    assert ocean.peak_in_flight == 1
+    assert (job_dirs.volume / "inputs" / ("a1" * 32) / "0").read_bytes() == b"second input"
+
+
+async def test_provider_downloads_go_one_at_a_time_in_nonce_order(
+    ocean: FakeOcean, job_dirs: JobDirs
+) -> None:
+    ocean.download_delay = 0.1
+    remote = RemoteSource(tx_id="0xtx", service_id="svc")
+    inputs = []
+    for index, did in enumerate((DID_A, DID_B)):
+        ocean.add_asset(
+            Asset(did=did, service_id="svc", tx_id="0xtx", files=[b"x" * (index + 1), b"y"])
+        )
+        inputs.append(InputSpec(index=index, did=did, remote=remote))
+    run = await run_step(
+        "configure", configure_env(job_dirs, make_spec(inputs, metadata_uri=ocean.url))
+    )
+    assert run.code == 0, run.stderr
+    assert ocean.rejected == []  # no nonce arrived after a higher one
+    assert ocean.peak_in_flight == 1
+    nonces = [int(query["nonce"]) for query in ocean.downloads]
+    assert len(nonces) == 4 and nonces == sorted(nonces)
