@@ -35,12 +35,20 @@ NONCE_PRUNE_BATCH = 10_000  # nonces deleted per statement by prune_nonces
 # the environment id), so two schedulers cannot both see room for one more job.
 _CLAIM_LOCK_CLASS = 0x6F61_636C
 
+# One statement inserts the job and its first history row: atomic without a transaction block,
+# and one round trip instead of four (BEGIN, two INSERTs, COMMIT) on the POST /compute path.
 _INSERT = """
-INSERT INTO jobs (job_id, owner, agreement_id, environment, status, spec, chain_id,
-                  provider_address, valid_until)
-VALUES (%(job_id)s, %(owner)s, %(agreement_id)s, %(environment)s, %(status)s, %(spec)s,
-        %(chain_id)s, %(provider_address)s, %(valid_until)s)
-RETURNING *
+WITH job AS (
+    INSERT INTO jobs (job_id, owner, agreement_id, environment, status, spec, chain_id,
+                      provider_address, valid_until)
+    VALUES (%(job_id)s, %(owner)s, %(agreement_id)s, %(environment)s, %(status)s, %(spec)s,
+            %(chain_id)s, %(provider_address)s, %(valid_until)s)
+    RETURNING *
+), history AS (
+    INSERT INTO job_status_history (job_id, status, detail)
+    SELECT job_id, status, NULL FROM job
+)
+SELECT * FROM job
 """
 _HISTORY = "INSERT INTO job_status_history (job_id, status, detail) VALUES (%s, %s, %s)"
 _GET = "SELECT * FROM jobs WHERE job_id = %s"
@@ -196,9 +204,8 @@ class PostgresJobStore:
 
     async def insert_job(self, job: NewJob) -> Job:
         try:
-            async with self.database.transaction() as conn:
+            async with self.database.connection() as conn:
                 stored = await _fetch_job(conn, _INSERT, new_job_params(job, JobStatus.QUEUED))
-                await conn.execute(_HISTORY, (job.job_id, int(JobStatus.QUEUED), None))
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name == ONE_ACTIVE_PER_AGREEMENT:
                 raise Conflict(AGREEMENT_IN_USE) from exc
