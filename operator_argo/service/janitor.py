@@ -10,6 +10,7 @@ from collections.abc import Callable
 import structlog
 
 from operator_argo.config import Settings
+from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.errors import OperatorError
 from operator_argo.domain.job import Job, JobUpdate
 from operator_argo.domain.ports import Engine, JobStore, ResultReader
@@ -46,6 +47,7 @@ class Janitor:
     async def run(self) -> None:
         """Run until cancelled."""
         while True:
+            check_cancelled()
             try:
                 await self.run_once()
             except OperatorError as exc:

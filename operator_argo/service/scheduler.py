@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from operator_argo.config import Settings
+from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import OperatorError, TransientEngineError, Unavailable
 from operator_argo.domain.job import Job, JobUpdate
@@ -78,6 +79,7 @@ class Scheduler:
         """Run until cancelled."""
         gauges_due = 0.0
         while True:
+            check_cancelled()
             delay = self._settings.scheduler_interval
             self._wake.clear()  # before the pass: a wake-up during it is not lost
             try:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from operator_argo.config import Settings
+from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import NotFound
 from operator_argo.domain.job import Job
@@ -119,6 +120,7 @@ class ArgoEngine:
 
     async def _watchdog(self, sink: Sink) -> None:
         while True:
+            check_cancelled()
             await asyncio.sleep(self.watchdog_interval)
             await self.check_deadlines(sink)
 

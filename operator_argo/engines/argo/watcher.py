@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.errors import OperatorError
 from operator_argo.domain.observation import Observation
 from operator_argo.engines.argo.client import Gone, KubeClient, WatchEvent
@@ -81,6 +82,7 @@ class WorkflowWatcher:
         """Relist, then watch until the next resync; errors back off and never end the loop."""
         log.info("watcher_started", namespace=self.namespace, selector=self.label_selector)
         while True:
+            check_cancelled()
             try:
                 await self.relist()
                 await self._watch_until(asyncio.get_running_loop().time() + self.resync_interval)
@@ -114,6 +116,7 @@ class WorkflowWatcher:
         """Watch (resuming after drops) until `deadline`; return early on 410 to relist."""
         loop = asyncio.get_running_loop()
         while (remaining := deadline - loop.time()) > 0:
+            check_cancelled()
             try:
                 # The server ends the watch at timeoutSeconds; the client's request timeout
                 # backs that up. No local timeout here: it could cancel a sink mid-write.
@@ -173,13 +176,10 @@ class WorkflowWatcher:
                 workflow=observation.workflow_name,
                 job_id=observation.job_id,
             )
+        check_cancelled()  # a cancellation the sink's database call may have swallowed
 
     async def _back_off(self, event: str, exc: OperatorError) -> None:
-        # A cancellation that arrived inside the HTTP client can surface as a timeout error; the
-        # task is still being cancelled, and backing off would swallow that for good.
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise asyncio.CancelledError
+        check_cancelled()  # the error may be a cancellation the HTTP client turned into one
         self._failures += 1
         delay = min(self.backoff_max, self.backoff_base * 2 ** (self._failures - 1))
         log.warning(event, namespace=self.namespace, error=exc.message, retry_in=delay)

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from operator_argo.config import Settings
+from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import PermanentEngineError, Unavailable
 from operator_argo.domain.job import Job
@@ -136,6 +137,7 @@ class LocalEngine:
         """
         failures = 0
         while True:
+            check_cancelled()
             while not self._pending:
                 self._wakeup.clear()
                 await self._wakeup.wait()
