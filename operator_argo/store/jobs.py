@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ from operator_argo.domain.job import Job, JobFilter, JobUpdate, NewJob
 from operator_argo.domain.status import FINAL_STATUSES, JobStatus, StopReason, can_transition
 from operator_argo.store import nonces
 from operator_argo.store.database import Connection, Database
-from operator_argo.store.rows import job_from_row, new_job_params, status_from_code, update_params
+from operator_argo.store.rows import job_from_row, new_job_params, update_params
 
 # Status codes enter SQL as literals rendered from JobStatus, so the planner can match the
 # partial indexes of migration 0001 (`status NOT IN (31, 32, 70)`, `status = 1`).
@@ -113,19 +114,27 @@ RETURNING jobs.*
 _RELEASE = sql.SQL(
     "UPDATE jobs SET submitted_at = NULL, workflow_name = NULL WHERE job_id = %s AND status = {}"
 ).format(sql.Literal(int(JobStatus.QUEUED)))
-_LOCK_STATUS = "SELECT status FROM jobs WHERE job_id = %s FOR UPDATE"
+# A status change and its history row in one statement. The job changes only from a status
+# the domain allows (`sources`); under concurrent changes PostgreSQL re-checks that condition on
+# the row as the other transaction left it, so two writers cannot both move one job.
 _UPDATE = """
-UPDATE jobs SET
-    status = %(status)s,
-    date_finished = CASE WHEN %(finished)s AND date_finished IS NULL THEN now()
-                         ELSE date_finished END,
-    results = COALESCE(%(results)s, results),
-    termination = COALESCE(%(termination)s, termination),
-    stopreq = COALESCE(%(stopreq)s, stopreq),
-    algorithm_started_at = COALESCE(algorithm_started_at, %(algorithm_started_at)s),
-    error = COALESCE(%(error)s, error)
-WHERE job_id = %(job_id)s
-RETURNING *
+WITH job AS (
+    UPDATE jobs SET
+        status = %(status)s,
+        date_finished = CASE WHEN %(finished)s AND date_finished IS NULL THEN now()
+                             ELSE date_finished END,
+        results = COALESCE(%(results)s, results),
+        termination = COALESCE(%(termination)s, termination),
+        stopreq = COALESCE(%(stopreq)s, stopreq),
+        algorithm_started_at = COALESCE(algorithm_started_at, %(algorithm_started_at)s),
+        error = COALESCE(%(error)s, error)
+    WHERE job_id = %(job_id)s AND status = ANY(%(sources)s)
+    RETURNING *
+), history AS (
+    INSERT INTO job_status_history (job_id, status, detail)
+    SELECT job_id, status, %(error)s::text FROM job
+)
+SELECT * FROM job
 """
 _SET_ERROR = "UPDATE jobs SET error = %s WHERE job_id = %s"
 _HISTORY_OF = "SELECT status, at FROM job_status_history WHERE job_id = %s ORDER BY id"
@@ -190,6 +199,12 @@ async def _fetch_job(conn: Connection, query: sql.Composable | str, params: Any)
     cur = await conn.execute(query, params)  # type: ignore[arg-type]
     row = await cur.fetchone()
     return None if row is None else job_from_row(row)
+
+
+@functools.cache
+def _sources(target: JobStatus) -> list[int]:
+    """The statuses a job may move to `target` from (domain.status.can_transition)."""
+    return [int(status) for status in JobStatus if can_transition(status, target)]
 
 
 class PostgresJobStore:
@@ -299,14 +314,9 @@ class PostgresJobStore:
     async def apply_update(self, job_id: str, update: JobUpdate) -> Job | None:
         # A final status always finishes the job, so dateFinished can never stay empty.
         finished = update.finished or update.status.is_final
-        async with self.database.transaction() as conn:
-            cur = await conn.execute(_LOCK_STATUS, (job_id,))
-            row = await cur.fetchone()
-            if row is None or not can_transition(status_from_code(row["status"]), update.status):
-                return None
-            job = await _fetch_job(conn, _UPDATE, update_params(job_id, update, finished))
-            await conn.execute(_HISTORY, (job_id, int(update.status), update.error))
-            return job
+        params = update_params(job_id, update, finished) | {"sources": _sources(update.status)}
+        async with self.database.connection() as conn:
+            return await _fetch_job(conn, _UPDATE, params)
 
     async def set_error(self, job_id: str, error: str) -> None:
         """Record why a job is in trouble without changing its status (e.g. a failed submission)."""
