@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -191,23 +191,19 @@ class Provisioner:
         )
 
 
-async def all_or_first_error(coros: Iterable[Awaitable[T]]) -> list[T]:
-    """Await `coros` concurrently; their results in order. The first failure cancels the others
+async def all_or_first_error(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run `coros` concurrently; their results in order. The first failure cancels the others
     and is raised as itself (not wrapped in an exception group)."""
     tasks: list[asyncio.Task[T]] = []
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(_awaited(coro)) for coro in coros]
+            tasks = [group.create_task(coro) for coro in coros]
     except BaseExceptionGroup as failed:
         first: BaseException = failed
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
         raise first from None
     return [task.result() for task in tasks]
-
-
-async def _awaited(awaitable: Awaitable[T]) -> T:
-    return await awaitable
 
 
 async def _provision(spec: JobSpec, work: Provisioner, result: dict[str, Any]) -> int:
