@@ -4,6 +4,7 @@ the cancel lands as the awaited call completes) still stops every background loo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,10 +30,8 @@ SETTINGS = Settings(
 
 async def swallow_cancellation(result: Any, wait: float) -> Any:
     """Take up to `wait` seconds, and return `result` even if cancelled meanwhile."""
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await asyncio.sleep(wait)
-    except asyncio.CancelledError:
-        pass
     return result
 
 
