@@ -62,6 +62,7 @@ async def test_backwards_duplicate_and_post_final_updates_are_rejected(
     assert await job_store.apply_update(job.job_id, JobUpdate(status=JobStatus.RUNNING)) is not None
     assert await job_store.apply_update(job.job_id, JobUpdate(status=JobStatus.RUNNING)) is None
     assert await job_store.apply_update(job.job_id, JobUpdate(status=JobStatus.CONFIGURING)) is None
+    assert await job_store.apply_update(job.job_id, JobUpdate(status=JobStatus.QUEUED)) is None
     done = JobUpdate(
         status=JobStatus.DATA_FAILED, finished=True, results=(), error="input 0 failed"
     )
