@@ -10,7 +10,6 @@ meets "already exists" and counts as done.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from operator_argo.config import Settings
+from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import OperatorError, TransientEngineError, Unavailable
@@ -33,22 +33,6 @@ Sleep = Callable[[float], Awaitable[None]]
 SUBMIT_BATCH = 16  # jobs claimed in one transaction and submitted concurrently
 PIPELINE_DEPTH = 2  # batches in flight at once: one being claimed or built, one being answered
 GAUGE_PERIOD = 15.0  # seconds between refreshes of the queue-depth and jobs-by-status gauges
-
-
-@dataclasses.dataclass(kw_only=True)
-class Backoff:
-    """Capped exponential backoff for an unreachable engine."""
-
-    base: float = 1.0
-    cap: float = 60.0
-    failures: int = 0
-
-    def next_delay(self) -> float:
-        self.failures += 1
-        return float(min(self.cap, self.base * 2 ** (self.failures - 1)))
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class Scheduler:

@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.errors import OperatorError
 from operator_argo.domain.observation import Observation
@@ -71,12 +72,10 @@ class WorkflowWatcher:
         self.sink = sink
         self.resync_interval = resync_interval
         self.label_selector = label_selector
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self._backoff = Backoff(base=backoff_base, cap=backoff_max)
         self.resource_version = ""
         self.objects: dict[str, Mapping[str, Any]] = {}  # latest known object per workflow name
         self.relists = 0
-        self._failures = 0
 
     async def run(self) -> None:
         """Relist, then watch until the next resync; errors back off and never end the loop."""
@@ -99,7 +98,7 @@ class WorkflowWatcher:
         vanished = [obj for name, obj in self.objects.items() if name not in current]
         self.objects = dict(current)
         self.resource_version = listed.resource_version
-        self._failures = 0
+        self._backoff.reset()
         log.debug(
             "watcher_relisted",
             namespace=self.namespace,
@@ -137,7 +136,7 @@ class WorkflowWatcher:
         )
         async with contextlib.aclosing(stream):
             async for event in stream:
-                self._failures = 0
+                self._backoff.reset()
                 await self.handle(event)
 
     async def handle(self, event: WatchEvent) -> None:
@@ -180,7 +179,6 @@ class WorkflowWatcher:
 
     async def _back_off(self, event: str, exc: OperatorError) -> None:
         check_cancelled()  # the error may be a cancellation the HTTP client turned into one
-        self._failures += 1
-        delay = min(self.backoff_max, self.backoff_base * 2 ** (self._failures - 1))
+        delay = self._backoff.next_delay()
         log.warning(event, namespace=self.namespace, error=exc.message, retry_in=delay)
         await asyncio.sleep(delay)

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from operator_argo.config import Settings
+from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import PermanentEngineError, Unavailable
@@ -135,7 +136,7 @@ class LocalEngine:
         with capped backoff; one it failed on for any other reason is logged and dropped, so it
         cannot hold up every later one (the next observation of that job carries its state).
         """
-        failures = 0
+        backoff = Backoff(base=SINK_RETRY_BASE, cap=SINK_RETRY_CAP)
         while True:
             check_cancelled()
             while not self._pending:
@@ -145,8 +146,7 @@ class LocalEngine:
             try:
                 await sink(observation)
             except Unavailable as exc:
-                failures += 1
-                delay = min(SINK_RETRY_CAP, SINK_RETRY_BASE * 2 ** (failures - 1))
+                delay = backoff.next_delay()
                 log.warning(
                     "local_observation_deferred",
                     job_id=observation.job_id,
@@ -157,7 +157,7 @@ class LocalEngine:
                 continue
             except Exception:
                 log.exception("local_observation_failed", job_id=observation.job_id)
-            failures = 0
+            backoff.reset()
             self._pending.popleft()
 
     # --- lifecycle -----------------------------------------------------------------------------

@@ -9,11 +9,12 @@ from collections.abc import Callable
 import pytest
 
 from operator_argo.config import Settings
+from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import PermanentEngineError, TransientEngineError, Unavailable
 from operator_argo.domain.job import Job, JobFilter, JobUpdate
 from operator_argo.domain.status import JobStatus, StopReason
-from operator_argo.service.scheduler import PIPELINE_DEPTH, SUBMIT_BATCH, Backoff, Scheduler
+from operator_argo.service.scheduler import PIPELINE_DEPTH, SUBMIT_BATCH, Scheduler
 from operator_argo.store.database import Database
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.engine import RecordingEngine
