@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -355,10 +356,17 @@ class PostgresJobStore:
     async def prune_nonces(self, batch: int = NONCE_PRUNE_BATCH) -> int:
         if self.nonce_window <= 0:
             return 0  # without a window every nonce must be remembered
+        # Nonces more than the window below their signer's highest are refused by the claim
+        # anyway, so their rows can go; the highest itself always stays as the reference point.
+        async with self.database.connection() as conn:
+            highest = await nonces.highest_per_signer(conn)
         pruned = 0
-        while True:
-            async with self.database.connection() as conn:
-                deleted = await nonces.prune_nonces(conn, self.nonce_window, batch)
-            pruned += deleted
-            if deleted < batch:
-                return pruned
+        for signer, top in highest.items():
+            below = top - Decimal(self.nonce_window)
+            while True:  # bounded batches: a large backlog never holds long locks
+                async with self.database.connection() as conn:
+                    deleted = await nonces.prune_below(conn, signer, below, batch)
+                pruned += deleted
+                if deleted < batch:
+                    break
+        return pruned
