@@ -21,8 +21,12 @@ from operator_argo.domain.job import Address, JobUpdate, ResultFile
 from operator_argo.domain.status import JobStatus
 from operator_argo.store.jobs import PostgresJobStore
 from tests.e2e.conftest import OWNER, job_request
+from tests.fakes.kube import FakeKube, fake_kube
 from tests.fakes.ocean import FakeOcean
 from tests.integration.service.conftest import new_job
+from tests.integration.service.test_argo_pipeline import published, raw_request
+
+__all__ = ["fake_kube"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,23 +59,24 @@ def serve_env(settings: Settings, port: int) -> dict[str, str]:
 @pytest.fixture
 def operator_process(
     settings_factory: Callable[..., Settings],
-) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     settings = settings_factory()
     port = free_port()
     started: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(**extra_env: str) -> subprocess.Popen[bytes]:
         log_path = settings.data_dir.parent / f"serve-{len(started)}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "operator_argo.cli", "serve"],
-                env=serve_env(settings, port),
+                env=serve_env(settings, port) | extra_env,
                 cwd=ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         proc.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
         proc.log_path = log_path  # type: ignore[attr-defined]
+        proc.results_dir = settings.results_dir  # type: ignore[attr-defined]
         started.append(proc)
         return proc
 
@@ -119,7 +124,7 @@ async def wait_status(
 
 
 async def test_sigkill_mid_job_then_restart_the_job_still_ends(
-    operator_process: Callable[[], subprocess.Popen[bytes]], ocean: FakeOcean
+    operator_process: Callable[..., subprocess.Popen[bytes]], ocean: FakeOcean
 ) -> None:
     code = (
         "import os, time\ntime.sleep(3)\n"
@@ -148,10 +153,7 @@ async def test_sigkill_mid_job_then_restart_the_job_still_ends(
             assert await resp.read() == b"done"
     assert second.poll() is None
     # Both ran on uvloop, the default when it is installed (as the package requires it).
-    for proc in (first, second):
-        lines = proc.log_path.read_text().splitlines()  # type: ignore[attr-defined]
-        listening = [json.loads(line) for line in lines if "operator_listening" in line]
-        assert [event["event_loop"] for event in listening] == ["uvloop"]
+    assert event_loops(first) == event_loops(second) == ["uvloop"]
 
 
 def test_the_demo_runs_a_real_job_and_exits_0(tmp_path: Path) -> None:
@@ -179,7 +181,7 @@ def peak_rss_mib(pid: int) -> float:
 
 
 async def test_get_result_streams_1_gib_without_growing_the_server(
-    operator_process: Callable[[], subprocess.Popen[bytes]],
+    operator_process: Callable[..., subprocess.Popen[bytes]],
     job_store: PostgresJobStore,
     settings_factory: Callable[..., Settings],
 ) -> None:
@@ -227,3 +229,50 @@ async def test_get_result_streams_1_gib_without_growing_the_server(
         f"server peak RSS {before:.1f} -> {after:.1f} MiB"
     )
     assert after - before < 16, f"the server grew from {before:.1f} to {after:.1f} MiB"
+
+
+def event_loops(proc: subprocess.Popen[bytes]) -> list[str]:
+    """The event loop each start-up of `proc` reported."""
+    lines = proc.log_path.read_text().splitlines()  # type: ignore[attr-defined]
+    return [json.loads(line)["event_loop"] for line in lines if "operator_listening" in line]
+
+
+async def test_serve_on_the_argo_engine_runs_a_job_to_70(
+    operator_process: Callable[..., subprocess.Popen[bytes]], fake_kube: FakeKube, tmp_path: Path
+) -> None:
+    namespace = "ocean-compute"
+    proc = operator_process(
+        OPERATOR_ENGINE="argo",
+        KUBECONFIG=str(fake_kube.write_kubeconfig(tmp_path / "kubeconfig")),
+        OPERATOR_ENVIRONMENTS=json.dumps(
+            [{"id": namespace, "namespace": namespace, "maxJobs": 2, "maxJobDuration": 60}]
+        ),
+    )
+    base = proc.base_url  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, base)
+        async with session.post(f"{base}/api/v1/operator/compute", json=raw_request()) as resp:
+            assert resp.status == 200, await resp.text()
+            job_id = (await resp.json())[0]["jobId"]
+        workflow = f"c2d-{job_id}"
+        for _ in range(300):
+            if (namespace, workflow) in fake_kube.workflows:
+                break
+            await asyncio.sleep(0.05)
+        # Play the controller; the operator process watches and reconciles over HTTP.
+        fake_kube.set_step(namespace, workflow, "configure", "Running")
+        await wait_status(session, base, job_id, lambda j: j["status"] == 20)
+        fake_kube.set_step(
+            namespace, workflow, "configure", "Succeeded", exit_code=0, result={"error": None}
+        )
+        fake_kube.set_step(namespace, workflow, "algorithm", "Succeeded", exit_code=0)
+        result = published(job_id, proc.results_dir)  # type: ignore[attr-defined]
+        fake_kube.set_step(namespace, workflow, "publish", "Succeeded", exit_code=0, result=result)
+        fake_kube.finish(namespace, workflow, "Succeeded")
+        job = await wait_status(session, base, job_id, lambda j: j["dateFinished"] is not None)
+        assert job["status"] == 70
+        assert [r["type"] for r in job["results"]] == ["output", "publishLog"]
+        params = {"jobId": job_id, "index": "0", "owner": raw_request()["owner"]}
+        async with session.get(f"{base}/api/v1/operator/getResult", params=params) as resp:
+            assert await resp.read() == b"hello"
+    assert event_loops(proc) == ["uvloop"]
