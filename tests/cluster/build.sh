@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Build (or reuse) kube-apiserver and etcd for the real-cluster integration tests.
+# Build (or reuse) the Kubernetes components of the real-cluster tests: etcd, kube-apiserver,
+# and the node stage's kubelet, kube-proxy, kube-scheduler and kube-controller-manager.
 #
-# Both come from Go modules: kube-apiserver from k8s.io/kubernetes (its staging modules
+# All come from Go modules: the Kubernetes commands from k8s.io/kubernetes (its staging modules
 # replaced by their published v0.x twins) and etcd from go.etcd.io/etcd/server/v3 at the
-# version Kubernetes itself requires. The binaries are cached under
+# version Kubernetes itself requires. One `go build` compiles them all, so the packages they
+# share compile once. The binaries are cached under
 #   ${OPERATOR_ARGO_CACHE:-$HOME/.cache/operator-argo}/cluster/<kubernetes version>/
 # and a second run returns at once. Prints the binary directory on the last line of stdout.
 set -euo pipefail
@@ -27,7 +29,12 @@ if [[ ! -f "$OUT/crds/$ARGO_VERSION" ]]; then
     touch "$OUT/crds/$ARGO_VERSION"
 fi
 
-if [[ -x "$BIN/kube-apiserver" && -x "$BIN/etcd" ]]; then
+COMMANDS=(kube-apiserver kubelet kube-proxy kube-scheduler kube-controller-manager)
+have_all=1
+for binary in etcd "${COMMANDS[@]}"; do
+    [[ -x "$BIN/$binary" ]] || have_all=0
+done
+if [[ $have_all == 1 ]]; then
     echo "cluster binaries cached in $BIN" >&2
     echo "$BIN"
     exit 0
@@ -68,6 +75,10 @@ package tools
 import (
 	_ "go.etcd.io/etcd/server/v3"
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
 
@@ -80,15 +91,23 @@ ldflags="$ldflags -X $version_pkg.buildDate=1970-01-01T00:00:00Z"
 
 cd "$WORK"
 nice -n 10 go mod tidy -e >&2
-echo "building etcd $etcd_version" >&2
-nice -n 10 go build -ldflags "-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3
-mv "$BIN/etcd.tmp" "$BIN/etcd"
-echo "building kube-apiserver $K8S_VERSION" >&2
-nice -n 10 go build -ldflags "$ldflags" -o "$BIN/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-mv "$BIN/kube-apiserver.tmp" "$BIN/kube-apiserver"
+echo "building etcd $etcd_version and ${COMMANDS[*]} $K8S_VERSION" >&2
+staging="$BIN/.build"
+rm -rf "$staging" && mkdir -p "$staging"
+packages=(go.etcd.io/etcd/server/v3)
+for binary in "${COMMANDS[@]}"; do
+    packages+=("k8s.io/kubernetes/cmd/$binary")
+done
+# One invocation: `-o DIR/` names each binary after its package (etcd's after `server`).
+nice -n 10 go build -ldflags "$ldflags" -o "$staging/" "${packages[@]}"
+mv "$staging/server" "$BIN/etcd"
+for binary in "${COMMANDS[@]}"; do
+    mv "$staging/$binary" "$BIN/$binary"
+done
+rmdir "$staging"
 
 elapsed=$(($(date +%s) - started))
-echo "$K8S_VERSION etcd=$etcd_version built in ${elapsed}s on $(nproc) cores ($(date -u +%FT%TZ))" \
+echo "$K8S_VERSION etcd=$etcd_version ${COMMANDS[*]} built in ${elapsed}s on $(nproc) cores ($(date -u +%FT%TZ))" \
     >>"$OUT/build-times.txt"
 echo "cluster binaries built in ${elapsed}s into $BIN" >&2
 echo "$BIN"
