@@ -29,8 +29,24 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run one real job end to end on the embedded stack")
     demo.add_argument("--keep", action="store_true", help="keep the demo's data directory")
     step = commands.add_parser("step", help="run a job step (inside a job pod)")
-    step.add_argument("name", choices=("configure", "publish"))
+    steps = step.add_subparsers(dest="name", required=True, metavar="STEP")
+    from operator_argo.steps.env import STEP_HELP
+
+    for name, summary in STEP_SUMMARIES.items():
+        steps.add_parser(
+            name,
+            help=summary,
+            description=f"{summary}; settings come from the pod's environment.",
+            epilog=STEP_HELP[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
     return parser
+
+
+STEP_SUMMARIES = {
+    "configure": "lay out the job volume, download the inputs and the algorithm",
+    "publish": "upload the outputs and logs to the result storage, report the list",
+}
 
 
 def _run_step(name: str) -> int:

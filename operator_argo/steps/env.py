@@ -36,6 +36,34 @@ class StepEnv:
         return self.admin_dir / "logs"
 
 
+# What each step program reads from its pod (`operator-argo step NAME --help` prints it).
+_COMMON_HELP = """\
+  OPERATOR_JOB_ID        the job's id (required)
+  VOLUME                 the job's data directory (default /data)
+  OPERATOR_ADMIN_DIR     the admin log area the algorithm cannot see (default /admin)
+  OPERATOR_RESULT_FILE   where the step writes its JSON result for Argo
+                         (default /tmp/operator-argo-result.json)
+"""
+STEP_HELP = {
+    "configure": "environment:\n"
+    + _COMMON_HELP
+    + f"""\
+  OPERATOR_JOB_SPEC      the job's inputs and algorithm as JSON (required)
+  OPERATOR_ENV_KEY       the environment's key, which signs provider downloads
+  OPERATOR_MAX_INPUT_BYTES  most bytes all downloads together may take
+  OPERATOR_HTTP_TIMEOUT  seconds: connect and read timeout of each request (default {DEFAULT_HTTP_TIMEOUT:g})
+  OPERATOR_HTTP_RETRIES  attempts per request (default {DEFAULT_HTTP_RETRIES})
+""",
+    "publish": "environment:\n"
+    + _COMMON_HELP
+    + """\
+  OPERATOR_STORAGE       result storage (local, s3 or ipfs) with its settings, as for
+                         `operator-argo serve` (OPERATOR_RESULTS_DIR, OPERATOR_S3_*, IPFS_URL, ...)
+  OPERATOR_MAX_OUTPUT_BYTES  most bytes of outputs the job may publish
+""",
+}
+
+
 def _spec(env: Mapping[str, str], required: bool) -> JobSpec | None:
     raw = env.get("OPERATOR_JOB_SPEC", "").strip()
     if not raw:
