@@ -39,9 +39,9 @@ from operator_argo.app import event_loop_factory
 from operator_argo.config import Settings, load_settings
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.job import Address, JobId, NewJob
+from operator_argo.domain.names import MANAGED_SELECTOR
 from operator_argo.domain.status import JobStatus
 from operator_argo.engines.argo.engine import ArgoEngine
-from operator_argo.engines.argo.status import MANAGED_SELECTOR
 from operator_argo.service.reconciler import Reconciler
 from operator_argo.service.scheduler import Scheduler
 from operator_argo.store.database import Database
@@ -138,7 +138,7 @@ async def measure(
                 done_at[observation.workflow_name] = time.perf_counter()
                 applied.setdefault(observation.workflow_name, asyncio.Event()).set()
 
-        watcher = asyncio.create_task(engine.run(sink))
+        watcher = asyncio.create_task(engine.watch(sink))
         await asyncio.sleep(1.0)  # the first list and the watch are up
         half = len(names) // 2
         latencies = []

@@ -32,6 +32,7 @@ from operator_argo.domain.job import (
 )
 from operator_argo.domain.observation import Observation
 from operator_argo.domain.status import JobStatus
+from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.local.engine import LocalEngine
 
 # The algorithm records when its own code starts running (wall clock).
@@ -92,14 +93,14 @@ async def bench(runs: int, sandbox: bool) -> list[Sample]:
     with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
         settings = Settings(data_dir=Path(tmp) / "data", results_dir=Path(tmp) / "results")
         bwrap = shutil.which("bwrap") if sandbox else None
-        engine = LocalEngine(settings, key_for=lambda env: None, bwrap=bwrap)
+        engine = LocalEngine(settings, build=build_workflow, key_for=lambda env: None, bwrap=bwrap)
         finals: dict[str, asyncio.Future[Observation]] = {}
 
         async def sink(obs: Observation) -> None:
             if obs.finished and not finals[obs.job_id].done():
                 finals[obs.job_id].set_result(obs)
 
-        watcher = asyncio.create_task(engine.run(sink))
+        watcher = asyncio.create_task(engine.watch(sink))
         await _one(engine, finals)  # warm-up: hera import, first builds
         samples = [await _one(engine, finals) for _ in range(runs)]
         watcher.cancel()

@@ -1,4 +1,10 @@
-"""The composition root: picks the implementations, wires them, and owns the background tasks."""
+"""The composition root: picks the implementations, wires them, and owns the background tasks.
+
+Lifetime: `open_runtime` enters every resource on one AsyncExitStack, in order (the embedded
+PostgreSQL and the pool, the engine, the result reader), and the stack closes them in reverse,
+also when start-up fails half-way. `background` runs the long loops as named tasks; a loop that
+ends, by raising or by returning, is a crash: the process stops and `serve` exits non-zero.
+"""
 
 from __future__ import annotations
 
@@ -16,16 +22,14 @@ from operator_argo.auth.keys import load_private_key, resolve_environment_keys
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import ensure_fast_backend
 from operator_argo.config import Settings, load_settings, read_secret_env
-from operator_argo.domain.errors import ConfigurationError, TransientEngineError
-from operator_argo.domain.ports import Engine
+from operator_argo.domain.errors import ConfigurationError
+from operator_argo.domain.ports import Engine, JobStore
 from operator_argo.observability.logging import configure_logging
 from operator_argo.service.janitor import Janitor
 from operator_argo.service.jobs import JobService
 from operator_argo.service.reconciler import Reconciler
 from operator_argo.service.scheduler import Scheduler
 from operator_argo.storage.factory import open_result_reader
-from operator_argo.store.database import Database
-from operator_argo.store.jobs import PostgresJobStore
 from operator_argo.store.lifecycle import job_store, open_database
 from operator_argo.store.migrate import migrate
 
@@ -36,24 +40,18 @@ STOP_TIMEOUT = 10.0  # seconds background loops get to stop on shutdown
 
 @dataclasses.dataclass(kw_only=True)
 class Runtime:
-    """Everything a running operator is made of, opened and closed together."""
+    """Everything a running operator is made of, opened and closed together (open_runtime)."""
 
     settings: Settings
-    database: Database
-    store: PostgresJobStore
+    store: JobStore
     engine: Engine
     service: JobService
     auth: ProviderAuth
     scheduler: Scheduler
     reconciler: Reconciler
     janitor: Janitor
-    close_engine: Callable[[], Awaitable[None]]
-
-    async def migrate(self) -> None:
-        await migrate(self.database)
-
-    async def ping(self) -> None:
-        await self.database.ping()
+    ping: Callable[[], Awaitable[None]]  # raises Unavailable when the database is not reachable
+    migrate: Callable[[], Awaitable[object]]  # applies pending migrations
 
 
 def _key_variables(settings: Settings) -> dict[str, str]:
@@ -63,32 +61,39 @@ def _key_variables(settings: Settings) -> dict[str, str]:
 
 
 async def _make_engine(settings: Settings, environ: Mapping[str, str]) -> Engine:
+    """The configured engine; only its own modules are imported (hera and kubernetes are slow)."""
+    from operator_argo.engines.argo.builder import build_workflow
+
     if settings.engine == "argo":
         from operator_argo.engines.argo.engine import ArgoEngine
 
         return await ArgoEngine.from_settings(settings)
     from operator_argo.engines.local.engine import LocalEngine
 
+    # The local engine runs the very workflow the Argo engine would submit.
     return LocalEngine.from_settings(
-        settings, key_for=lambda env: load_private_key(env.key, environ)
+        settings, build=build_workflow, key_for=lambda env: load_private_key(env.key, environ)
     )
 
 
 @contextlib.asynccontextmanager
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Start the database (embedded or external), migrate, and build every component."""
+    """Start the database (embedded or external), migrate, and build every component; on exit
+    close them in reverse order (module docstring)."""
     ensure_fast_backend()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     environ = _key_variables(settings)
     settings = resolve_environment_keys(settings, environ, generate=settings.engine == "local")
-    async with open_database(settings) as database:
+    async with contextlib.AsyncExitStack() as stack:
+        database = await stack.enter_async_context(open_database(settings))
         store = job_store(database, settings)
         engine = await _make_engine(settings, environ)
+        stack.push_async_callback(engine.close)
         results = open_result_reader(settings)
+        stack.push_async_callback(results.close)
         scheduler = Scheduler(settings, store, engine)
-        runtime = Runtime(
+        yield Runtime(
             settings=settings,
-            database=database,
             store=store,
             engine=engine,
             service=JobService(settings, store, engine, results, on_accepted=scheduler.wake),
@@ -96,36 +101,32 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             scheduler=scheduler,
             reconciler=Reconciler(store, engine, results, on_finished=scheduler.wake),
             janitor=Janitor(settings, store, engine, results),
-            close_engine=getattr(engine, "close", _nothing),
+            ping=database.ping,
+            migrate=lambda: migrate(database),
         )
-        try:
-            yield runtime
-        finally:
-            await runtime.close_engine()
-
-
-async def _nothing() -> None:
-    return None
 
 
 async def _supervise(name: str, loop: Awaitable[None], crashed: asyncio.Event) -> None:
-    """Run a background loop; a crash stops the process (the orchestrator restarts it)."""
+    """Run a background loop; its end, by an error or by returning, stops the process (the
+    orchestrator restarts it) rather than leaving it to limp along without that loop."""
     try:
         await loop
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("background_task_crashed", task=name)
-        crashed.set()
+    else:
+        log.error("background_task_returned", task=name)
+    crashed.set()
 
 
 @contextlib.asynccontextmanager
 async def background(runtime: Runtime, crashed: asyncio.Event) -> AsyncIterator[None]:
-    """Run the scheduler, the engine's watcher feeding the reconciler, and the janitor."""
-    await _resume(runtime)
+    """Run the scheduler (which first takes over what a previous process left in flight), the
+    engine's watch feeding the reconciler, and the janitor; `crashed` is set if one ends."""
     loops = {
         "scheduler": runtime.scheduler.run(),
-        "engine": runtime.engine.run(runtime.reconciler.observe),
+        "engine": runtime.engine.watch(runtime.reconciler.observe),
         "janitor": runtime.janitor.run(),
     }
     tasks = [asyncio.create_task(_supervise(n, c, crashed), name=n) for n, c in loops.items()]
@@ -138,23 +139,6 @@ async def background(runtime: Runtime, crashed: asyncio.Event) -> AsyncIterator[
         _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
         for task in stuck:
             log.error("background_task_did_not_stop", task=task.get_name())
-
-
-async def _resume(runtime: Runtime) -> None:
-    """Hand jobs that were in flight when the operator last stopped back to the engine."""
-    resume = getattr(runtime.engine, "resume", None)
-    if resume is None:
-        # Argo keeps running workflows itself and the watcher's first list catches up; only a
-        # claim whose workflow was never recorded needs its (idempotent) submission again.
-        try:
-            await runtime.scheduler.resubmit_unrecorded()
-        except TransientEngineError as exc:
-            log.warning("engine_unavailable", error=exc.message)
-        return
-    jobs = await runtime.store.jobs_to_resume()
-    if jobs:
-        log.info("jobs_resumed", count=len(jobs))
-        await resume(jobs, runtime.settings.environments)
 
 
 def build_app(runtime: Runtime) -> web.Application:
@@ -187,14 +171,16 @@ def event_loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEvent
 
 
 async def serve(settings: Settings | None = None) -> int:
-    """`operator-argo serve`: run until SIGINT/SIGTERM or a crashed background task."""
+    """`operator-argo serve`: run until SIGINT/SIGTERM (exit 0) or a crashed background task
+    (exit 1, so the orchestrator sees the failure and restarts the process)."""
     settings = settings or load_settings()
     configure_logging(settings)
     stop = asyncio.Event()
+    crashed = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_runtime(settings) as runtime, background(runtime, stop):
+    async with open_runtime(settings) as runtime, background(runtime, crashed):
         runner = web.AppRunner(build_app(runtime), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -206,10 +192,20 @@ async def serve(settings: Settings | None = None) -> int:
             engine=settings.engine,
             event_loop=type(loop).__module__.partition(".")[0],  # "uvloop" or "asyncio"
         )
-        await stop.wait()
-        log.info("operator_stopping")
+        await _first(stop, crashed)
+        log.info("operator_stopping", crashed=crashed.is_set())
         await runner.cleanup()
-    return 0
+    return 1 if crashed.is_set() else 0
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Wait until one of `events` is set."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def migrate_only(settings: Settings | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
@@ -45,15 +46,12 @@ class JobStore(Protocol):
 
     async def mark_removed(self, job_id: str) -> Job | None: ...
 
-    async def claim_next(self, environment: str, max_jobs: int) -> Job | None:
-        """Atomically take the oldest queued job of `environment` that nobody claimed yet
-        (submitted_at NULL, stopreq 0), if fewer than `max_jobs` of that environment are claimed
-        and unfinished; set its submitted_at so it counts as started from then on. Safe for
+    async def claim_batch(self, environment: str, max_jobs: int, limit: int) -> list[Job]:
+        """Atomically take the oldest queued jobs of `environment` (up to `limit`) that nobody
+        claimed yet (submitted_at NULL, stopreq 0), as many as fit under `max_jobs` claimed and
+        unfinished ones; set their submitted_at so they count as started from then on. Safe for
         several schedulers on one database (FOR UPDATE SKIP LOCKED plus a per-environment
         advisory transaction lock so two claimers cannot both see room for one more)."""
-
-    async def claim_batch(self, environment: str, max_jobs: int, limit: int) -> list[Job]:
-        """Like `claim_next`, for up to `limit` jobs at once (oldest first)."""
 
     async def record_submission(self, job_id: str, workflow_name: str) -> Job | None:
         """Record the workflow name of a claimed job; returns the job as it is now."""
@@ -87,25 +85,50 @@ class JobStore(Protocol):
         anyway; how many. Nothing is forgotten when no window is configured."""
 
 
-class ObservationSink(Protocol):
-    async def __call__(self, observation: Observation) -> None: ...
+ObservationSink = Callable[[Observation], Awaitable[None]]
+"""Where an engine reports what it observed (the reconciler). It raises a retryable error when
+the observation could not be stored now: the engine offers it (or a newer state) again."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Takeover:
+    """What an engine did with the jobs a previous operator process left in flight."""
+
+    submitted: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """job id -> name of the workflow the engine created (again): the caller records it."""
+    refused: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """job id -> why the engine cannot run the job again: the caller ends the job."""
 
 
 class Engine(Protocol):
-    """Runs a job's workflow somewhere (Argo on Kubernetes, or this machine) and reports on it."""
+    """Runs jobs' workflows somewhere (Argo on Kubernetes, or this machine) and reports on them.
+
+    Errors: every method raises `OperatorError`s only, and the caller decides on `retryable`:
+    a retryable error (the engine is unreachable or refuses the operator) leaves the job as it
+    is, to be tried again; any other ends the job (submit) or is logged (stop, delete).
+    """
 
     async def submit(self, job: Job, environment: Environment) -> str:
         """Create the job's workflow; idempotent (an existing workflow counts as submitted).
-        Returns the workflow name. Raises TransientEngineError when the engine is unreachable."""
+        Returns the workflow name."""
 
     async def stop(self, job: Job) -> None:
-        """Ask the workflow to stop; the exit handler (publish) still runs."""
+        """Ask the workflow to stop; the exit handler (publish) still runs. Missing is fine."""
 
     async def delete(self, job: Job) -> None:
         """Remove the workflow and what it left behind; missing is fine."""
 
-    async def run(self, sink: Callable[[Observation], Awaitable[None]]) -> None:
-        """Report observations of every managed workflow until cancelled."""
+    async def watch(self, sink: ObservationSink) -> None:
+        """Report observations of every managed workflow to `sink` until cancelled."""
+
+    async def resume(self, jobs: Sequence[tuple[Job, Environment]]) -> Takeover:
+        """Take over the claimed, unfinished jobs a previous operator process left behind, by
+        this engine's own policy (Argo: submit again what was never recorded; local: run them
+        again). Raises a retryable error when the engine cannot be reached: the caller backs
+        off and calls again with the jobs still in flight."""
+
+    async def close(self) -> None:
+        """Release what the engine holds (connections, child processes); called once, last."""
 
 
 class ResultReader(Protocol):
@@ -119,3 +142,6 @@ class ResultReader(Protocol):
         """Stream bytes [start, end) of the file in chunks."""
 
     async def delete_job(self, job_id: str, results: Sequence[ResultFile]) -> None: ...
+
+    async def close(self) -> None:
+        """Release connections (an HTTP session of the IPFS backend, say)."""

@@ -60,7 +60,7 @@ QUEUE_WAIT = Histogram(
 )
 WORKFLOW_SUBMISSIONS = Counter(
     "operator_argo_workflow_submissions_total",
-    "Workflow submissions by environment and outcome (submitted, failed, rejected).",
+    "Workflow submissions by environment and outcome (submitted, failed, refused, rejected).",
     ("environment", "outcome"),
     registry=REGISTRY,
 )
@@ -113,7 +113,9 @@ def observe_queue_wait(environment: str, seconds: float) -> None:
 
 
 def record_submission(environment: str, outcome: str) -> None:
-    """Count one submission attempt: outcome `submitted`, `failed` (transient) or `rejected`."""
+    """Count one submission attempt: `submitted`; `failed` (the cluster is unreachable) or
+    `refused` (it refuses the operator: RBAC, a missing namespace), both retried with the job
+    left queued; `rejected` (the workflow is invalid: the job ends)."""
     WORKFLOW_SUBMISSIONS.labels(environment=environment, outcome=outcome).inc()
 
 

@@ -8,8 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import InvalidRequest
-
-ENVIRONMENT_INVALID = "Environment invalid or does not exist"
+from operator_argo.domain.messages import ENVIRONMENT_INVALID
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

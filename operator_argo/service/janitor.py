@@ -3,27 +3,19 @@ nonces too old to be accepted again."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-from collections.abc import Callable
-
 import structlog
 
 from operator_argo.config import Settings
+from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.cancellation import check_cancelled
+from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
+from operator_argo.domain.deadlines import is_overdue, workflow_deadline
 from operator_argo.domain.errors import OperatorError
 from operator_argo.domain.job import Job, JobUpdate
 from operator_argo.domain.ports import Engine, JobStore, ResultReader
 from operator_argo.domain.status import JobStatus
 
 log = structlog.get_logger(__name__)
-
-# Time allowed beyond the sum of the step deadlines before a job is declared lost.
-OVERDUE_GRACE = dt.timedelta(minutes=10)
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Janitor:
@@ -36,23 +28,30 @@ class Janitor:
         engine: Engine,
         results: ResultReader,
         *,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._settings = settings
         self._store = store
         self._engine = engine
         self._results = results
         self._clock = clock
+        self._backoff = Backoff(cap=max(settings.janitor_interval, 60.0))
 
     async def run(self) -> None:
-        """Run until cancelled."""
+        """Run until cancelled; a retryable failure (the database is out) backs off, any
+        other ends the loop (a bug: the process stops)."""
         while True:
             check_cancelled()
+            delay = self._settings.janitor_interval
             try:
                 await self.run_once()
+                self._backoff.reset()
             except OperatorError as exc:
-                log.warning("janitor_pass_failed", error=exc.message)
-            await asyncio.sleep(self._settings.janitor_interval)
+                if not exc.retryable:
+                    raise
+                delay = min(delay, self._backoff.next_delay())
+                log.warning("janitor_pass_failed", error=exc.message, retry_in=delay)
+            await self._clock.sleep(delay)
 
     async def run_once(self) -> tuple[int, int, int]:
         """One pass; returns (jobs whose results were deleted, overdue jobs ended, nonces
@@ -68,7 +67,7 @@ class Janitor:
     async def expire_results(self) -> int:
         expiries = {env.id: env.storage_expiry for env in self._settings.environments}
         expired = await self._store.expired_results(
-            self._clock(), self._settings.storage_expiry, expiries
+            self._clock.now(), self._settings.storage_expiry, expiries
         )
         for job in expired:
             try:
@@ -80,24 +79,24 @@ class Janitor:
             log.info("results_expired", job_id=job.job_id, environment=job.environment)
         return len(expired)
 
-    def _deadline(self, job: Job) -> dt.datetime | None:
+    def _is_overdue(self, job: Job) -> bool:
+        """domain.deadlines' rule, from the job's submission and the deadlines its workflow got
+        (the longest algorithm deadline: validUntil only shortens it)."""
         environment = self._settings.environment(job.environment)
         if job.submitted_at is None or environment is None:
-            return None
-        budget = (
-            self._settings.configure_timeout
-            + environment.max_job_duration
-            + self._settings.publish_timeout
+            return False
+        deadline = workflow_deadline(
+            self._settings.configure_timeout,
+            environment.max_job_duration,
+            self._settings.publish_timeout,
         )
-        return job.submitted_at + dt.timedelta(seconds=budget) + OVERDUE_GRACE
+        return is_overdue(job.submitted_at, deadline, self._clock.now())
 
     async def end_overdue_jobs(self) -> int:
         """End submitted jobs whose workflow should long have finished: nothing stays stuck."""
-        now = self._clock()
         ended = 0
         for job in await self._store.running_jobs():
-            deadline = self._deadline(job)
-            if deadline is None or now < deadline:
+            if not self._is_overdue(job):
                 continue
             update = JobUpdate(
                 status=JobStatus.FINISHED,

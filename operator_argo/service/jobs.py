@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 
 from operator_argo.config import Settings
-from operator_argo.domain.errors import Conflict, NotFound, Unavailable
+from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
+from operator_argo.domain.errors import Conflict, NotFound, OperatorError, Unavailable
 from operator_argo.domain.job import Job, JobFilter, JobId, NewJob, ResultFile
+from operator_argo.domain.messages import AGREEMENT_IN_USE, no_such_index
 from operator_argo.domain.ports import Engine, JobStore, ResultReader
 from operator_argo.service.environments import (
     EnvironmentState,
@@ -20,12 +22,6 @@ from operator_argo.service.environments import (
 )
 
 log = structlog.get_logger(__name__)
-
-AGREEMENT_IN_USE = "`agreementId` already in use for other job."
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _uuid_hex() -> JobId:
@@ -55,7 +51,7 @@ class JobService:
         engine: Engine | None,
         results: ResultReader | None,
         *,
-        clock: Callable[[], dt.datetime] = _utc_now,
+        clock: Clock = SYSTEM_CLOCK,
         new_job_id: Callable[[], JobId] = _uuid_hex,
         on_accepted: Callable[[], None] | None = None,
     ) -> None:
@@ -108,12 +104,12 @@ class JobService:
             return
         try:
             await self._engine.stop(job)
-        except Exception as exc:  # any engine failure: the stop stays recorded
+        except OperatorError as exc:  # the stop stays recorded either way
             log.warning(
                 "job_stop_engine_failed",
                 job_id=job.job_id,
-                error=str(exc),
-                error_type=type(exc).__name__,
+                error=exc.message,
+                retryable=exc.retryable,
             )
         else:
             log.info("job_stop_requested", job_id=job.job_id)
@@ -139,13 +135,8 @@ class JobService:
             return
         try:
             await self._results.delete_job(job.job_id, job.results)
-        except Exception as exc:  # the janitor retries: keep the job's removal
-            log.warning(
-                "job_results_delete_failed",
-                job_id=job.job_id,
-                error=str(exc),
-                error_type=type(exc).__name__,
-            )
+        except OperatorError as exc:  # the janitor retries: keep the job's removal
+            log.warning("job_results_delete_failed", job_id=job.job_id, error=exc.message)
             return
         await self._store.mark_results_deleted(job.job_id)
 
@@ -161,7 +152,7 @@ class JobService:
         if job.results_deleted_at is not None:
             raise NotFound("The results of this compute job were deleted")
         if job.results is None or not 0 <= index < len(job.results):
-            raise NotFound(f"No such index {index} in this compute job")
+            raise NotFound(no_such_index(index))
         if self._results is None:
             raise Unavailable("Result storage is not configured")
         file = job.results[index]
@@ -171,7 +162,7 @@ class JobService:
     async def environments(self, chain_id: int | None) -> list[EnvironmentState]:
         """The environments accepting `chain_id`, with their current job counts."""
         active = await self._store.count_active()
-        return environment_states(self._settings.environments, active, chain_id, self._clock())
+        return environment_states(self._settings.environments, active, chain_id, self._clock.now())
 
     def now(self) -> dt.datetime:
-        return self._clock()
+        return self._clock.now()

@@ -1,26 +1,28 @@
 """The admission queue: turns queued jobs into submitted workflows, per environment, FIFO.
 
-Every replica runs a scheduler. The store's `claim_next` is atomic across replicas (row locks
+Every replica runs a scheduler. The store's `claim_batch` is atomic across replicas (row locks
 plus a per-environment advisory lock), so together they never start more than `maxJobs` jobs of
 an environment and never claim one job twice. Submission is idempotent on the engine side (the
 workflow name is derived from the job id), so a claim whose submission is repeated after a crash
 meets "already exists" and counts as done.
+
+Retry rule: an error the engine or the store marks `retryable` (unreachable, or the cluster
+refuses the operator itself: RBAC, a missing namespace) leaves the job queued and makes the loop
+back off; any other error from the engine is a refusal of that one job's workflow and ends it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import time
-from collections.abc import Awaitable, Callable
 
 import structlog
 
 from operator_argo.config import Settings
 from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.cancellation import check_cancelled
+from operator_argo.domain.clock import SYSTEM_CLOCK, Clock, sleep_or_wake
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.errors import OperatorError, TransientEngineError, Unavailable
+from operator_argo.domain.errors import EngineMisconfigured, OperatorError, TransientEngineError
 from operator_argo.domain.job import Job, JobUpdate
 from operator_argo.domain.ports import Engine, JobStore
 from operator_argo.domain.status import JobStatus
@@ -28,94 +30,116 @@ from operator_argo.observability import metrics
 
 log = structlog.get_logger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
-
 SUBMIT_BATCH = 16  # jobs claimed in one transaction and submitted concurrently
 PIPELINE_DEPTH = 2  # batches in flight at once: one being claimed or built, one being answered
 GAUGE_PERIOD = 15.0  # seconds between refreshes of the queue-depth and jobs-by-status gauges
+
+
+def _retry_event(exc: OperatorError) -> str:
+    """The log event of a retryable failure: what is out, for the operator reading the log."""
+    if isinstance(exc, EngineMisconfigured):
+        return "engine_misconfigured"
+    if isinstance(exc, TransientEngineError):
+        return "engine_unavailable"
+    return "database_unavailable"
 
 
 class Scheduler:
     """Claims queued jobs while their environment has room and submits them to the engine."""
 
     def __init__(
-        self,
-        settings: Settings,
-        store: JobStore,
-        engine: Engine,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        on_submitted: Callable[[Job], None] | None = None,
+        self, settings: Settings, store: JobStore, engine: Engine, *, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self._settings = settings
         self._store = store
         self._engine = engine
-        self._sleep = sleep
+        self._clock = clock
         self._backoff = Backoff(cap=max(settings.scheduler_interval, 60.0))
-        self._on_submitted = on_submitted
         self._wake = asyncio.Event()
+        self._taken_over = False
 
     def wake(self) -> None:
         """Look at the queue now (a job was accepted or one finished)."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Run until cancelled."""
+        """Take over what a previous process left in flight, then admit jobs, until cancelled.
+
+        A retryable error (module docstring) makes the loop back off; any other is a bug and
+        ends the loop, which stops the process.
+        """
         gauges_due = 0.0
         while True:
             check_cancelled()
             delay = self._settings.scheduler_interval
             self._wake.clear()  # before the pass: a wake-up during it is not lost
             try:
+                if not self._taken_over:
+                    await self.take_over()
+                    self._taken_over = True
                 await self.run_once()
                 self._backoff.reset()
-                if time.monotonic() >= gauges_due:
+                if self._clock.monotonic() >= gauges_due:
                     await self.refresh_gauges()
-                    gauges_due = time.monotonic() + GAUGE_PERIOD
-            except Unavailable as exc:
-                # The cluster or the database is out for now: jobs stay queued, the loop backs
-                # off (a crash would restart the process and, on the local engine, its jobs).
+                    gauges_due = self._clock.monotonic() + GAUGE_PERIOD
+            except OperatorError as exc:
+                if not exc.retryable:
+                    raise
+                # Jobs stay queued and the loop backs off (a crash would restart the process
+                # and, on the local engine, every running job with it).
                 delay = self._backoff.next_delay()
-                event = "engine_unavailable"
-                if not isinstance(exc, TransientEngineError):
-                    event = "database_unavailable"
-                log.warning(event, error=exc.message, retry_in=delay)
-            await self._wait(delay)
+                if isinstance(exc, EngineMisconfigured):
+                    log.error(_retry_event(exc), error=exc.message, retry_in=delay)
+                else:
+                    log.warning(_retry_event(exc), error=exc.message, retry_in=delay)
+            await sleep_or_wake(self._clock, delay, self._wake)
 
-    async def _wait(self, delay: float) -> None:
-        waiter = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=delay)
-        finally:
-            waiter.cancel()
+    async def take_over(self) -> None:
+        """Hand the claimed, unfinished jobs a previous operator process left to the engine.
 
-    async def resubmit_unrecorded(self) -> int:
-        """Submit again the claimed jobs whose workflow was never recorded (the operator stopped
-        between claim and record). Submission is idempotent, so a workflow that was created
-        meanwhile counts as submitted; an unreachable engine puts the job back in the queue."""
+        Each engine has its own policy (Engine.resume); what it created again is recorded like
+        any submission, and a job it cannot run again, or whose environment is no longer
+        configured, ends with the reason. Raises the engine's retryable error: call again.
+        """
+        jobs = await self._store.jobs_to_resume()
+        if not jobs:
+            return
         environments = {env.id: env for env in self._settings.environments}
-        pending = [
-            job
-            for job in await self._store.jobs_to_resume()
-            if job.workflow_name is None and job.environment in environments
+        known = [
+            (job, environments[job.environment]) for job in jobs if job.environment in environments
         ]
-        by_environment: dict[str, list[Job]] = {}
-        for job in pending:
-            by_environment.setdefault(job.environment, []).append(job)
-        for env_id, jobs in by_environment.items():
-            outcomes = await asyncio.gather(
-                *(self._create(job, environments[env_id]) for job in jobs), return_exceptions=True
-            )
-            created = [
-                (job, name)
-                for job, name in zip(jobs, outcomes, strict=True)
-                if isinstance(name, str)
-            ]
-            if created:
-                await self._record(created, environments[env_id])
-        if pending:
-            log.info("unrecorded_submissions_retried", count=len(pending))
-        return len(pending)
+        takeover = await self._engine.resume(known)
+        by_id: dict[str, Job] = {job.job_id: job for job in jobs}
+        for job in jobs:
+            if job.environment not in environments:
+                reason = f"environment {job.environment!r} is no longer configured"
+                await self._end(job, reason)
+        for job_id, reason in takeover.refused.items():
+            await self._end(by_id[job_id], reason)
+        unrecorded = [
+            (job_id, name)
+            for job_id, name in takeover.submitted.items()
+            if by_id[job_id].workflow_name is None
+        ]
+        if unrecorded:
+            await self._stop_stopped(await self._store.record_submissions(unrecorded))
+        log.info(
+            "jobs_taken_over",
+            count=len(jobs),
+            resubmitted=len(unrecorded),
+            ended=len(jobs) - len(known) + len(takeover.refused),
+        )
+
+    async def _end(self, job: Job, reason: str) -> None:
+        """End a job the engine cannot run (again), then remove what its workflow left."""
+        log.error("job_not_resumed", job_id=job.job_id, environment=job.environment, reason=reason)
+        update = JobUpdate(status=JobStatus.FINISHED, finished=True, results=(), error=reason)
+        if await self._store.apply_update(job.job_id, update) is None:
+            return
+        try:
+            await self._engine.delete(job)
+        except OperatorError as exc:
+            log.warning("workflow_gc_failed", job_id=job.job_id, error=exc.message)
 
     async def refresh_gauges(self) -> None:
         """Publish queue depth and jobs per status (a snapshot, replaced each time)."""
@@ -127,8 +151,8 @@ class Scheduler:
     async def run_once(self) -> int:
         """Submit every job that fits now; returns how many were submitted.
 
-        Raises TransientEngineError (after putting the claimed job back) when the engine is
-        unreachable, so the caller backs off instead of failing jobs.
+        Raises the engine's retryable error (after putting the claimed jobs back) when it cannot
+        submit for now, so the caller backs off instead of failing jobs.
         """
         submitted = 0
         for environment in self._settings.environments:
@@ -140,7 +164,7 @@ class Scheduler:
 
         Up to PIPELINE_DEPTH batches are in flight: the next batch is claimed and built while
         the cluster is still answering the previous one, so neither side waits for the other.
-        The first engine outage stops further claims; batches already in flight finish (each
+        The first retryable failure stops further claims; batches already in flight finish (each
         records what it created and puts back what it could not) before the error is raised.
         """
         submitted = 0
@@ -177,7 +201,7 @@ class Scheduler:
                         task.cancel()
                 await asyncio.gather(*unfinished, return_exceptions=True)
         if failure is not None:
-            raise failure  # TransientEngineError: the loop backs off
+            raise failure  # retryable: the loop backs off
         return submitted
 
     async def _submit_batch(self, batch: list[Job], environment: Environment) -> int:
@@ -199,12 +223,13 @@ class Scheduler:
         """Create one claimed job's workflow; its name, or None when the engine refused it."""
         try:
             return await self._engine.submit(job, environment)
-        except TransientEngineError:
-            metrics.record_submission(environment.id, "failed")
-            await self._store.release_claim(job.job_id)
-            raise
         except OperatorError as exc:
-            # The engine refused this job for good: end it rather than retrying forever.
+            if exc.retryable:
+                refused = isinstance(exc, EngineMisconfigured)
+                metrics.record_submission(environment.id, "refused" if refused else "failed")
+                await self._store.release_claim(job.job_id)
+                raise
+            # The engine refused this job's workflow for good: end it rather than retry forever.
             metrics.record_submission(environment.id, "rejected")
             log.error(
                 "workflow_rejected",
@@ -221,15 +246,17 @@ class Scheduler:
     async def _record(self, created: list[tuple[Job, str]], environment: Environment) -> None:
         """Record a batch's workflows in one statement, then stop the ones stopped meanwhile."""
         current = await self._store.record_submissions([(j.job_id, name) for j, name in created])
-        now = dt.datetime.now(dt.UTC)
+        now = self._clock.now()
         for job, name in created:
             metrics.record_submission(environment.id, "submitted")
             waited = (now - job.date_created).total_seconds()
             metrics.observe_queue_wait(environment.id, max(0.0, waited))
             log.info("job_submitted", job_id=job.job_id, workflow=name, environment=environment.id)
-            if self._on_submitted is not None:
-                self._on_submitted(job)
-        # A stop that arrived between the claim and the submission found no workflow to stop.
+        await self._stop_stopped(current)
+
+    async def _stop_stopped(self, current: list[Job]) -> None:
+        """Stop the just-recorded jobs whose stop arrived between their claim and submission
+        (it found no workflow to stop then)."""
         for job in current:
             if job.stopreq and not job.is_finished:
                 await self._engine.stop(job)

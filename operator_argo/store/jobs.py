@@ -13,6 +13,7 @@ from psycopg import sql
 
 from operator_argo.domain.errors import Conflict, InvalidRequest
 from operator_argo.domain.job import Job, JobFilter, JobUpdate, NewJob
+from operator_argo.domain.messages import AGREEMENT_IN_USE, FILTER_REQUIRED
 from operator_argo.domain.status import FINAL_STATUSES, JobStatus, StopReason, can_transition
 from operator_argo.store import nonces
 from operator_argo.store.database import Connection, Database
@@ -29,8 +30,6 @@ _UNCLAIMED = sql.SQL("(status = {} AND submitted_at IS NULL)").format(
 _OLDEST_FIRST = sql.SQL("ORDER BY date_created, seq")
 
 ONE_ACTIVE_PER_AGREEMENT = "jobs_one_unfinished_per_agreement"  # unique index of migration 0001
-AGREEMENT_IN_USE = "`agreementId` already in use for other job."
-NO_FILTER = "You have to specify one of agreementId, jobId or owner"
 NONCE_PRUNE_BATCH = 10_000  # nonces deleted per statement by prune_nonces
 
 # First key of the per-environment advisory lock taken while claiming (the second is a hash of
@@ -137,7 +136,6 @@ WITH job AS (
 )
 SELECT * FROM job
 """
-_SET_ERROR = "UPDATE jobs SET error = %s WHERE job_id = %s"
 _HISTORY_OF = "SELECT status, at FROM job_status_history WHERE job_id = %s ORDER BY id"
 # An environment's expiry of 0 means "the global default"; an effective expiry of 0 means forever.
 # Removed jobs' results are due at once (a job deleted while running publishes after removal).
@@ -270,7 +268,7 @@ class PostgresJobStore:
 
     async def request_stop(self, flt: JobFilter) -> list[Job]:
         if flt.is_empty:  # an empty filter would stop every job of every owner
-            raise InvalidRequest(NO_FILTER)
+            raise InvalidRequest(FILTER_REQUIRED)
         where, params = _where(flt)
         async with self.database.transaction() as conn:
             cur = await conn.execute(_STOP.format(where=where, **_STOP_ARGS), params)
@@ -284,10 +282,6 @@ class PostgresJobStore:
     async def mark_removed(self, job_id: str) -> Job | None:
         async with self.database.connection() as conn:
             return await _fetch_job(conn, _REMOVE, (job_id,))
-
-    async def claim_next(self, environment: str, max_jobs: int) -> Job | None:
-        claimed = await self.claim_batch(environment, max_jobs, 1)
-        return claimed[0] if claimed else None
 
     async def claim_batch(self, environment: str, max_jobs: int, limit: int) -> list[Job]:
         async with self.database.transaction() as conn:
@@ -318,11 +312,6 @@ class PostgresJobStore:
         params = update_params(job_id, update, finished) | {"sources": _sources(update.status)}
         async with self.database.connection() as conn:
             return await _fetch_job(conn, _UPDATE, params)
-
-    async def set_error(self, job_id: str, error: str) -> None:
-        """Record why a job is in trouble without changing its status (e.g. a failed submission)."""
-        async with self.database.connection() as conn:
-            await conn.execute(_SET_ERROR, (error, job_id))
 
     async def status_history(self, job_id: str) -> list[tuple[int, dt.datetime]]:
         async with self.database.connection() as conn:

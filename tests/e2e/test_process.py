@@ -18,13 +18,14 @@ import pytest
 
 from operator_argo.config import Settings
 from operator_argo.domain.job import Address, JobUpdate, ResultFile
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.status import JobStatus
 from operator_argo.store.jobs import PostgresJobStore
 from tests.e2e.conftest import OWNER, job_request
 from tests.fakes.kube import FakeKube, fake_kube
 from tests.fakes.ocean import FakeOcean
-from tests.integration.service.conftest import new_job
 from tests.integration.service.test_argo_pipeline import published, raw_request
+from tests.kit.factories import new_job
 
 __all__ = ["fake_kube"]
 
@@ -254,7 +255,7 @@ async def test_serve_on_the_argo_engine_runs_a_job_to_70(
         async with session.post(f"{base}/api/v1/operator/compute", json=raw_request()) as resp:
             assert resp.status == 200, await resp.text()
             job_id = (await resp.json())[0]["jobId"]
-        workflow = f"c2d-{job_id}"
+        workflow = workflow_name(job_id)
         for _ in range(300):
             if (namespace, workflow) in fake_kube.workflows:
                 break

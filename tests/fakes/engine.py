@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import OperatorError
 from operator_argo.domain.job import Job
-from operator_argo.domain.observation import Observation
+from operator_argo.domain.names import workflow_name
+from operator_argo.domain.ports import ObservationSink, Takeover
 
 
 @dataclasses.dataclass
 class RecordingEngine:
-    """Keeps the workflows it was asked to create; can be told to fail the next submissions."""
+    """Keeps the workflows it was asked to create; can be told to fail the next submissions.
+
+    Its take-over policy is Argo's: a claim without a recorded workflow is submitted again.
+    """
 
     submitted: list[str] = dataclasses.field(default_factory=list)
     stopped: list[str] = dataclasses.field(default_factory=list)
@@ -22,6 +26,7 @@ class RecordingEngine:
     fail_with: OperatorError | None = None
     fail_times: int = 0
     on_submit: Callable[[Job], Awaitable[None]] | None = None
+    closed: bool = False
 
     async def submit(self, job: Job, environment: Environment) -> str:
         if self.fail_times > 0 and self.fail_with is not None:
@@ -30,7 +35,7 @@ class RecordingEngine:
         if self.on_submit is not None:
             await self.on_submit(job)
         self.submitted.append(job.job_id)
-        return f"c2d-{job.job_id}"
+        return workflow_name(job.job_id)
 
     async def stop(self, job: Job) -> None:
         self.stopped.append(job.job_id)
@@ -38,5 +43,22 @@ class RecordingEngine:
     async def delete(self, job: Job) -> None:
         self.deleted.append(job.job_id)
 
-    async def run(self, sink: Callable[[Observation], Awaitable[None]]) -> None:
+    async def watch(self, sink: ObservationSink) -> None:
         await asyncio.Event().wait()
+
+    async def resume(self, jobs: Sequence[tuple[Job, Environment]]) -> Takeover:
+        submitted: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        for job, environment in jobs:
+            if job.workflow_name is not None:
+                continue
+            try:
+                submitted[job.job_id] = await self.submit(job, environment)
+            except OperatorError as exc:
+                if exc.retryable:
+                    raise
+                refused[job.job_id] = exc.message
+        return Takeover(submitted=submitted, refused=refused)
+
+    async def close(self) -> None:
+        self.closed = True

@@ -3,8 +3,6 @@
 Serves on 127.0.0.1 (random port) with aiohttp:
   /apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows          POST, GET (list | watch=true)
   /apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows/{name}   GET, PATCH (merge patch), DELETE
-  /api/v1/namespaces/{ns}/pods                                  GET (list)
-  /api/v1/namespaces/{ns}/pods/{name}/log                       GET
 with a global increasing resourceVersion, a bounded event history (a watch from before it gets
 an ERROR event with a 410 Status, a list gets HTTP 410), BOOKMARK events, 409 AlreadyExists.
 
@@ -31,18 +29,11 @@ from aiohttp import web
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.job import (
-    Address,
-    AlgorithmSpec,
-    ContainerSpec,
-    InputSpec,
-    Job,
-    JobId,
-    JobSpec,
-)
+from operator_argo.domain.job import Address, Job, JobId
+from operator_argo.domain.names import JOB_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, workflow_name
 from operator_argo.domain.observation import Observation
-from operator_argo.domain.status import JobStatus
 from operator_argo.engines.argo.client import KubeClient
+from tests.kit.factories import make_job
 
 TOKEN = "fake-token"
 WF_PREFIX = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows"
@@ -163,10 +154,10 @@ def pod_node(
 def sample_workflow(
     job_id: str, *, managed: bool = True, active_deadline: int | None = 3600
 ) -> dict[str, Any]:
-    """A small hand-made Workflow named `c2d-<job_id>` with the operator's labels."""
-    labels = {"operator-argo/job-id": job_id}
+    """A small hand-made Workflow of job `job_id`, named and labelled as the operator does."""
+    labels = {JOB_ID_LABEL: job_id}
     if managed:
-        labels["app.kubernetes.io/managed-by"] = "operator-argo"
+        labels[MANAGED_BY_LABEL] = MANAGED_BY
     steps = [[{"name": name, "template": name}] for name in ("configure", "algorithm")]
     templates: list[dict[str, Any]] = [{"name": "main", "steps": steps}]
     templates += [
@@ -179,30 +170,14 @@ def sample_workflow(
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
-        "metadata": {"name": f"c2d-{job_id}", "labels": labels},
+        "metadata": {"name": workflow_name(job_id), "labels": labels},
         "spec": spec,
     }
 
 
 def sample_job(job_id: str = "a1" * 16, environment: str = "ocean-compute") -> Job:
     """A queued job with one URL input and raw-code algorithm, for building real workflows."""
-    spec = JobSpec(
-        inputs=(InputSpec(index=0, did="did:op:1234", urls=("http://127.0.0.1:9/data",)),),
-        algorithm=AlgorithmSpec(
-            did=None,
-            container=ContainerSpec(entrypoint="python $ALGO", image="python", tag="3.11"),
-            rawcode="print('hi')",
-        ),
-    )
-    return Job(
-        job_id=JobId(job_id),
-        owner=Address("0xAbC"),
-        agreement_id=f"agreement-{job_id}",
-        environment=environment,
-        spec=spec,
-        status=JobStatus.QUEUED,
-        date_created=dt.datetime.now(dt.UTC),
-    )
+    return make_job(environment, job_id=JobId(job_id), owner=Address("0xAbC"))
 
 
 @dataclasses.dataclass
@@ -230,8 +205,6 @@ class FakeKube:
         self.rv = 1
         self.floor = 0  # watches from a resourceVersion below this get 410
         self.workflows: dict[tuple[str, str], dict[str, Any]] = {}
-        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
-        self.logs: dict[tuple[str, str], str] = {}
         self.history: list[tuple[int, str, str, dict[str, Any]]] = []
         self.requests: list[tuple[str, str]] = []
         self._failures: list[_Failure] = []
@@ -250,8 +223,6 @@ class FakeKube:
         app.router.add_get(ns + "/{name}", self._get)
         app.router.add_patch(ns + "/{name}", self._patch)
         app.router.add_delete(ns + "/{name}", self._delete)
-        app.router.add_get("/api/v1/namespaces/{ns}/pods", self._list_pods)
-        app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/log", self._pod_log)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -288,6 +259,10 @@ class FakeKube:
     ) -> None:
         """The next `count` matching requests answer `status` with a Status body."""
         self._failures.append(_Failure(status, count, method, path_contains, message))
+
+    def clear_failures(self) -> None:
+        """Answer every request normally again (the refusal injected with `fail_next` ends)."""
+        self._failures.clear()
 
     def drop_watches(self) -> None:
         """Cut every open watch connection abruptly (no clean end of the chunked stream)."""
@@ -382,17 +357,6 @@ class FakeKube:
     def add_workflow(self, namespace: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Create a workflow behind the client's back (ADDED)."""
         return self._store(namespace, self._new_object(namespace, dict(obj)), "ADDED")
-
-    def add_pod(
-        self, namespace: str, name: str, *, labels: Mapping[str, str] | None = None, log: str = ""
-    ) -> None:
-        self.pods[(namespace, name)] = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
-            "status": {"phase": "Succeeded"},
-        }
-        self.logs[(namespace, name)] = log
 
     # --- state -----------------------------------------------------------------------------------
     def _bookmark(self) -> dict[str, Any]:
@@ -567,26 +531,6 @@ class FakeKube:
             labels = obj.get("metadata", {}).get("labels", {})
             if kind == "BOOKMARK" or label_matches(watch.selector, labels):
                 await _write(response, kind, obj)
-
-    async def _list_pods(self, request: web.Request) -> web.Response:
-        ns, selector = request.match_info["ns"], request.query.get("labelSelector", "")
-        items = [
-            pod
-            for (space, _), pod in sorted(self.pods.items())
-            if space == ns and label_matches(selector, pod["metadata"]["labels"])
-        ]
-        body = {
-            "apiVersion": "v1",
-            "kind": "PodList",
-            "metadata": {"resourceVersion": str(self.rv)},
-        }
-        return web.json_response({**body, "items": items})
-
-    async def _pod_log(self, request: web.Request) -> web.Response:
-        key = (request.match_info["ns"], request.match_info["name"])
-        if key not in self.logs:
-            return _status(404, f'pods "{key[1]}" not found')
-        return web.Response(text=self.logs[key], content_type="text/plain")
 
 
 def _status(code: int, message: str, reason: str | None = None) -> web.Response:

@@ -15,7 +15,9 @@ import pytest
 from operator_argo.config import Settings
 from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.environment import Environment
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.observation import Observation, Phase
+from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.local.engine import LocalEngine
 from operator_argo.service.janitor import Janitor
 from operator_argo.service.scheduler import Scheduler
@@ -100,7 +102,7 @@ async def test_the_janitor_loop_stops(tmp_path: Path) -> None:
 
 
 async def test_the_local_engine_loop_stops(tmp_path: Path) -> None:
-    engine = LocalEngine(Settings(data_dir=tmp_path), key_for=lambda _: None)
+    engine = LocalEngine(Settings(data_dir=tmp_path), build=build_workflow, key_for=lambda _: None)
     reached: list[Observation] = []
 
     async def sink(observation: Observation) -> None:
@@ -110,13 +112,13 @@ async def test_the_local_engine_loop_stops(tmp_path: Path) -> None:
     engine._emit(
         Observation(
             job_id="a" * 32,
-            workflow_name="c2d-" + "a" * 32,
+            workflow_name=workflow_name("a" * 32),
             phase=Phase.RUNNING,
             steps={},
             started_at=dt.datetime.now(dt.UTC),
         )
     )
     try:
-        await stops_when_cancelled(engine.run(sink), lambda: bool(reached))
+        await stops_when_cancelled(engine.watch(sink), lambda: bool(reached))
     finally:
         await engine.close()

@@ -38,6 +38,8 @@ from hera.workflows.models import Volume as PodVolume
 from hera.workflows.protocol import Templatable
 
 from operator_argo.config import Settings
+from operator_argo.domain import names
+from operator_argo.domain.deadlines import workflow_deadline
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.job import (
     Address,
@@ -56,20 +58,13 @@ from operator_argo.engines.argo.builder_algorithm import (
     resolve_entrypoint,
 )
 
-MANAGED_BY = "operator-argo"
 STEP_UID = 10001  # the uid the operator image's step programs run as
 JOB_VOLUME = "job"
 RESULTS_VOLUME = "results"
-DEADLINE_MARGIN = 300  # seconds the workflow deadline leaves beyond its three steps
 # Argo refuses tokenless pods unless its executor (the wait container, not ours) has an account.
 GPU_RESOURCE = "nvidia.com/gpu"
 
 _LABEL_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def workflow_name(job_id: str) -> str:
-    """The name of a job's workflow."""
-    return f"c2d-{job_id}"
 
 
 def label_value(text: str) -> str:
@@ -117,8 +112,10 @@ def _step_container(
         active_deadline_seconds=deadline,
         security_context=_security(non_root=True),
         volume_mounts=_mounts(admin=True, results=results),
-        outputs=[Parameter(name="result", value_from=ValueFrom(path=env.RESULT_FILE))],
-        labels={"operator-argo/step": name, "operator-argo/job-id": job.job_id},
+        outputs=[
+            Parameter(name=names.RESULT_PARAMETER, value_from=ValueFrom(path=env.RESULT_FILE))
+        ],
+        labels={names.STEP_LABEL: name, names.JOB_ID_LABEL: job.job_id},
     )
 
 
@@ -154,9 +151,9 @@ def _algorithm(job: Job, environment: Environment, deadline: int) -> Container:
         resources=_resources(environment),
         volume_mounts=_mounts(admin=False),
         labels={
-            "operator-argo/step": "algorithm",
-            "operator-argo/job-id": job.job_id,
-            "operator-argo/network": "allow" if environment.allow_network else "deny",
+            names.STEP_LABEL: "algorithm",
+            names.JOB_ID_LABEL: job.job_id,
+            names.NETWORK_LABEL: "allow" if environment.allow_network else "deny",
         },
         tolerations=[Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
         if gpu
@@ -173,15 +170,15 @@ def _metadata(job: Job, environment: Environment) -> dict[str, dict[str, str]]:
     )
     return {
         "labels": {
-            "app.kubernetes.io/managed-by": MANAGED_BY,
-            "operator-argo/job-id": job.job_id,
-            "operator-argo/environment": label_value(environment.id),
-            "operator-argo/owner": label_value(job.owner.lower()),
+            names.MANAGED_BY_LABEL: names.MANAGED_BY,
+            names.JOB_ID_LABEL: job.job_id,
+            names.ENVIRONMENT_LABEL: label_value(environment.id),
+            names.OWNER_LABEL: label_value(job.owner.lower()),
         },
         "annotations": {
-            "workflows.argoproj.io/title": f"C2D job {job.job_id}",
-            "workflows.argoproj.io/description": env.inert_text(description),
-            "operator-argo/agreement-id": env.inert_text(job.agreement_id),
+            names.TITLE_ANNOTATION: f"C2D job {job.job_id}",
+            names.DESCRIPTION_ANNOTATION: env.inert_text(description),
+            names.AGREEMENT_ANNOTATION: env.inert_text(job.agreement_id),
         },
     }
 
@@ -243,9 +240,9 @@ def _pod_defaults(job: Job, environment: Environment, settings: Settings) -> dic
         ),
         "pod_metadata": Metadata(
             labels={
-                "app.kubernetes.io/managed-by": MANAGED_BY,
-                "operator-argo/job-id": job.job_id,
-                "operator-argo/environment": label_value(environment.id),
+                names.MANAGED_BY_LABEL: names.MANAGED_BY,
+                names.JOB_ID_LABEL: job.job_id,
+                names.ENVIRONMENT_LABEL: label_value(environment.id),
             }
         ),
     }
@@ -294,15 +291,15 @@ def _fill(
     """Write `job`'s own values into a copy of its environment's workflow shape."""
     meta = _metadata(job, environment)
     metadata = manifest["metadata"]
-    metadata["name"] = workflow_name(job.job_id)
+    metadata["name"] = names.workflow_name(job.job_id)
     metadata["labels"] = meta["labels"]
     metadata["annotations"] = meta["annotations"]
     spec = manifest["spec"]
     spec["activeDeadlineSeconds"] = _workflow_deadline(settings, algo_deadline)
-    spec["podMetadata"]["labels"]["operator-argo/job-id"] = job.job_id
+    spec["podMetadata"]["labels"][names.JOB_ID_LABEL] = job.job_id
     templates = {template["name"]: template for template in spec["templates"]}
     for name in ("configure", "algorithm", "publish"):
-        templates[name]["metadata"]["labels"]["operator-argo/job-id"] = job.job_id
+        templates[name]["metadata"]["labels"][names.JOB_ID_LABEL] = job.job_id
     templates["configure"]["container"]["env"] = _env_dicts(env.configure_env(job, environment))
     templates["publish"]["container"]["env"] = _env_dicts(env.publish_env(job, settings))
     algorithm = templates["algorithm"]
@@ -313,7 +310,7 @@ def _fill(
 
 
 def _workflow_deadline(settings: Settings, algo_deadline: int) -> int:
-    return settings.configure_timeout + algo_deadline + settings.publish_timeout + DEADLINE_MARGIN
+    return workflow_deadline(settings.configure_timeout, algo_deadline, settings.publish_timeout)
 
 
 # The job whose workflow gives an environment its shape; every value it sets is overwritten.
@@ -354,7 +351,7 @@ def build_workflow_with_hera(
     workflow = Workflow(
         api_version="argoproj.io/v1alpha1",
         kind="Workflow",
-        name=workflow_name(job.job_id),
+        name=names.workflow_name(job.job_id),
         namespace=environment.namespace,
         labels=meta["labels"],
         annotations=meta["annotations"],

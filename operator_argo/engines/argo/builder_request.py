@@ -17,6 +17,7 @@ from operator_argo.domain.job import (
     JobSpec,
     RemoteSource,
 )
+from operator_argo.domain.messages import MULTIPLE_STAGES, required_key
 from operator_argo.domain.status import JobStatus
 
 
@@ -81,7 +82,7 @@ def spec_from_request(body: Mapping[str, Any]) -> JobSpec:
     workflow = _mapping(body.get("workflow"), "workflow")
     stages = workflow.get("stages")
     if not isinstance(stages, list) or len(stages) != 1:
-        raise InvalidRequest("Multiple stages are not supported yet")
+        raise InvalidRequest(MULTIPLE_STAGES)
     stage = _mapping(stages[0], "stage 0")
     inputs = stage.get("input") or []
     if not isinstance(inputs, list):
@@ -99,7 +100,7 @@ def job_from_request(body: Mapping[str, Any], *, job_id: str, now: dt.datetime) 
     """A queued Job for a POST /compute body, created at `now` with id `job_id`."""
     for key in ("workflow", "agreementId", "owner", "environment"):
         if key not in body:
-            raise InvalidRequest(f'"{key}" is required in the call to POST:/compute')
+            raise InvalidRequest(required_key(key))
     valid_until = body.get("validUntil")
     chain_id = body.get("chainId")
     provider = body.get("providerAddress")

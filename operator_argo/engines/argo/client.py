@@ -3,12 +3,14 @@
 The only module that imports `kubernetes`. Every call goes through `_translate`, which maps the
 SDK's and aiohttp's exceptions onto the domain tree once:
 
-    404            -> NotFound
-    409 (exists)   -> AlreadyExists (local)
-    410            -> Gone (local: the watch's resourceVersion is too old, relist)
-    401, 403       -> Forbidden (names the verb and resource, usually missing RBAC)
-    400, 422, 4xx  -> PermanentEngineError
+    404 of one workflow        -> NotFound (the workflow is gone)
+    409 (exists)               -> AlreadyExists (local)
+    410                        -> Gone (local: the watch's resourceVersion is too old, relist)
+    422, 413                   -> PermanentEngineError (the server refuses this workflow's body)
     409 (other), 429, 5xx, connection errors, timeouts -> TransientEngineError
+    401, 403, 404 of a collection (a missing namespace or Workflow resource), other 4xx
+                               -> EngineMisconfigured (names the verb and resource; retryable:
+                                  the operator fixes RBAC or namespaces and the jobs run)
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from kubernetes.aio import config as kconfig
 from operator_argo.config import Settings
 from operator_argo.domain.errors import (
     ConfigurationError,
-    Forbidden,
+    EngineMisconfigured,
     NotFound,
     OperatorError,
     PermanentEngineError,
@@ -83,29 +85,39 @@ def _status_reason(body: object) -> tuple[str, str]:
     return "", ""
 
 
-def error_for_status(status: int, body: object, what: str) -> OperatorError:
-    """The domain error for an HTTP status answered to `what` (e.g. "create workflows/c2d-x")."""
+def error_for_status(
+    status: int, body: object, what: str, *, collection: bool = False
+) -> OperatorError:
+    """The domain error for an HTTP status answered to `what` (e.g. "create workflows/<name>");
+    `collection`: the call addressed the namespace's collection (create, list, watch), so a
+    404 means the namespace or the resource type is missing, not one workflow."""
     reason, message = _status_reason(body)
     detail = f"{what}: {message or reason or status}"
-    if status == 404:
+    if status == 404 and not collection:
         return NotFound(detail)
     if status == 409 and reason in ("AlreadyExists", ""):
         return AlreadyExists(detail)
     if status == 410:
         return Gone(detail)
-    if status in (401, 403):
-        return Forbidden(f"the cluster refused to {what} (HTTP {status}): check the RBAC rules")
     if status in {409, 429} or status >= 500:
         return TransientEngineError(f"Kubernetes API unavailable ({status}) on {what}: {message}")
-    return PermanentEngineError(f"Kubernetes API rejected {what} ({status}): {message or reason}")
+    if status in {413, 422}:
+        return PermanentEngineError(
+            f"Kubernetes API rejected {what} ({status}): {message or reason}"
+        )
+    hint = "check the RBAC rules" if status in {401, 403} else "check the namespace and Argo"
+    return EngineMisconfigured(
+        f"the cluster refused to {what} (HTTP {status}): {hint}: {message or reason}"
+    )
 
 
 @contextlib.contextmanager
-def _translate(what: str) -> Iterator[None]:
+def _translate(what: str, *, collection: bool = False) -> Iterator[None]:
     try:
         yield
     except kclient.ApiException as exc:
-        raise error_for_status(int(exc.status or 0), exc.body, what) from exc
+        status = int(exc.status or 0)
+        raise error_for_status(status, exc.body, what, collection=collection) from exc
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise TransientEngineError(f"Kubernetes API unreachable on {what}: {exc!r}") from exc
 
@@ -125,12 +137,11 @@ class _ApiClient(kclient.ApiClient):
 
 
 class KubeClient:
-    """Workflows (create/get/list/watch/patch/delete) and pods (list, logs) in namespaces."""
+    """Workflows in namespaces: create, get, list, watch, patch, delete."""
 
     def __init__(self, api_client: Any) -> None:
         self._api = api_client
         self._custom = kclient.CustomObjectsApi(api_client)
-        self._core = kclient.CoreV1Api(api_client)
 
     @classmethod
     async def connect(cls, settings: Settings) -> KubeClient:
@@ -154,8 +165,10 @@ class KubeClient:
     async def close(self) -> None:
         await self._api.close()
 
-    async def _call(self, what: str, call: Awaitable[object]) -> dict[str, Any]:
-        with _translate(what):
+    async def _call(
+        self, what: str, call: Awaitable[object], *, collection: bool = False
+    ) -> dict[str, Any]:
+        with _translate(what, collection=collection):
             result = await call
         return dict(result) if isinstance(result, Mapping) else {}
 
@@ -165,7 +178,7 @@ class KubeClient:
         call = self._custom.create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, dict(body)
         )
-        return await self._call(f"create workflows/{name} in {namespace}", call)
+        return await self._call(f"create workflows/{name} in {namespace}", call, collection=True)
 
     async def submit_workflow(self, namespace: str, body: Mapping[str, Any]) -> None:
         """Create a workflow whose body is plain JSON data (dicts, lists, strings, numbers,
@@ -175,7 +188,7 @@ class KubeClient:
         what = f"create workflows/{name} in {namespace}"
         token = _PLAIN_JSON.set(True)
         try:
-            with _translate(what):
+            with _translate(what, collection=True):
                 response = (
                     await self._custom.create_namespaced_custom_object_without_preload_content(
                         GROUP, VERSION, namespace, PLURAL, dict(body)
@@ -183,7 +196,8 @@ class KubeClient:
                 )
                 try:
                     if not 200 <= response.status < 300:
-                        raise error_for_status(response.status, await response.text(), what)
+                        text = await response.text()
+                        raise error_for_status(response.status, text, what, collection=True)
                 finally:
                     response.release()
         finally:
@@ -197,7 +211,7 @@ class KubeClient:
         call = self._custom.list_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, label_selector=label_selector or None
         )
-        data = await self._call(f"list workflows in {namespace}", call)
+        data = await self._call(f"list workflows in {namespace}", call, collection=True)
         items = [item for item in data.get("items") or [] if isinstance(item, dict)]
         version = str(_map(data.get("metadata")).get("resourceVersion") or "")
         return WorkflowList(items=items, resource_version=version)
@@ -223,37 +237,6 @@ class KubeClient:
         )
         await self._call(f"delete workflows/{name} in {namespace}", call)
 
-    async def list_pods(self, namespace: str, *, label_selector: str = "") -> list[dict[str, Any]]:
-        what = f"list pods in {namespace}"
-        call = self._core.list_namespaced_pod_without_preload_content(
-            namespace, label_selector=label_selector or None
-        )
-        data = await self._read_json(what, call)
-        return [item for item in _map(data).get("items") or [] if isinstance(item, dict)]
-
-    async def read_pod_log(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        container: str | None = None,
-        tail_lines: int | None = None,
-    ) -> str:
-        call = self._core.read_namespaced_pod_log(
-            name, namespace, container=container, tail_lines=tail_lines
-        )
-        with _translate(f"read the log of pods/{name} in {namespace}"):
-            return str(await call)
-
-    async def _read_json(self, what: str, call: Awaitable[aiohttp.ClientResponse]) -> Any:
-        with _translate(what):
-            response = await call
-            async with response:
-                body = await response.read()
-                if response.status >= 300:
-                    raise error_for_status(response.status, body, what)
-                return json.loads(body)
-
     async def watch_workflows(
         self,
         namespace: str,
@@ -266,7 +249,7 @@ class KubeClient:
         """Stream watch events until the server ends the watch. An ERROR event becomes the
         matching domain error (410 -> Gone); a dropped connection -> TransientEngineError."""
         what = f"watch workflows in {namespace}"
-        with _translate(what):
+        with _translate(what, collection=True):
             response = await self._custom.list_namespaced_custom_object_without_preload_content(
                 GROUP,
                 VERSION,
@@ -281,9 +264,9 @@ class KubeClient:
             )
         try:
             if response.status >= 300:
-                with _translate(what):
+                with _translate(what, collection=True):
                     body = await response.read()
-                raise error_for_status(response.status, body, what)
+                raise error_for_status(response.status, body, what, collection=True)
             while True:
                 with _translate(what):
                     line = await response.content.readline()
@@ -320,7 +303,8 @@ def _parse_event(line: bytes, what: str) -> WatchEvent | None:
     obj = data.get("object")
     if kind == "ERROR":
         code = _map(obj).get("code")
-        raise error_for_status(int(code) if isinstance(code, int) else 500, obj, what)
+        status = int(code) if isinstance(code, int) else 500
+        raise error_for_status(status, obj, what, collection=True)
     if not kind or not isinstance(obj, dict):
         return None
     return WatchEvent(type=kind, object=obj)

@@ -3,49 +3,48 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 
 import structlog
 
 from operator_argo.config import Settings
 from operator_argo.domain.cancellation import check_cancelled
+from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.errors import NotFound
+from operator_argo.domain.errors import NotFound, OperatorError
 from operator_argo.domain.job import Job
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.observation import Observation
-from operator_argo.engines.argo.builder import build_workflow, workflow_name
+from operator_argo.domain.ports import ObservationSink, Takeover
+from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.argo.client import AlreadyExists, KubeClient
 from operator_argo.engines.argo.status import overdue_observation
 from operator_argo.engines.argo.watcher import WorkflowWatcher
 
 log = structlog.get_logger(__name__)
 
-Sink = Callable[[Observation], Awaitable[None]]
 STOP_PATCH = {"spec": {"shutdown": "Stop"}}
-WATCHDOG_GRACE = 300.0  # seconds past a workflow's activeDeadlineSeconds before we end it
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class ArgoEngine:
-    """domain.ports.Engine on Argo Workflows: create, stop (shutdown=Stop), delete, watch."""
+    """domain.ports.Engine on Argo Workflows: create, stop (shutdown=Stop), delete, watch.
+
+    Take-over after a restart: workflows kept running without us and the watcher's first list
+    catches up with them; only a claim whose workflow was never recorded (the operator stopped
+    between claim and record) is submitted again, which is idempotent.
+    """
 
     def __init__(
         self,
         settings: Settings,
         client: KubeClient,
         *,
-        clock: Callable[[], dt.datetime] = _utcnow,
-        watchdog_grace: float = WATCHDOG_GRACE,
+        clock: Clock = SYSTEM_CLOCK,
         watchdog_interval: float | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.clock = clock
-        self.watchdog_grace = watchdog_grace
         self.watchdog_interval = watchdog_interval or settings.resync_interval
         self.watchers: list[WorkflowWatcher] = []
         self._overdue_reported: dict[str, str] = {}  # workflow name -> resourceVersion
@@ -70,7 +69,7 @@ class ArgoEngine:
 
     async def submit(self, job: Job, environment: Environment) -> str:
         """Create the job's workflow; an existing one (a repeated submission) counts as done."""
-        body = build_workflow(job, environment, self.settings)
+        body = build_workflow(job, environment, self.settings, now=self.clock.now())
         name = str(body["metadata"]["name"])
         try:
             # The builder's output is plain JSON data (held so by the builder's tests).
@@ -105,11 +104,42 @@ class ArgoEngine:
             return
         log.info("workflow_deleted", job_id=job.job_id, workflow=name)
 
-    async def run(self, sink: Sink) -> None:
+    async def resume(self, jobs: Sequence[tuple[Job, Environment]]) -> Takeover:
+        """Submit again every claim whose workflow was never recorded (see the class docstring).
+
+        A workflow the cluster refuses for good is reported as refused; when the cluster cannot
+        be reached, or refuses the operator, the first such error is raised after every other
+        submission was tried, and the caller calls again later.
+        """
+        unrecorded = [(job, env) for job, env in jobs if job.workflow_name is None]
+        outcomes = await asyncio.gather(
+            *(self.submit(job, env) for job, env in unrecorded), return_exceptions=True
+        )
+        submitted: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        retry: OperatorError | None = None
+        for (job, _), outcome in zip(unrecorded, outcomes, strict=True):
+            if isinstance(outcome, str):
+                submitted[job.job_id] = outcome
+            elif isinstance(outcome, OperatorError) and not outcome.retryable:
+                refused[job.job_id] = outcome.message
+            elif isinstance(outcome, OperatorError):
+                retry = retry or outcome
+            else:
+                raise outcome
+        if retry is not None:
+            raise retry
+        return Takeover(submitted=submitted, refused=refused)
+
+    async def watch(self, sink: ObservationSink) -> None:
         """One watcher per namespace plus the deadline watchdog, until cancelled."""
         self.watchers = [
             WorkflowWatcher(
-                self.client, namespace, sink, resync_interval=self.settings.resync_interval
+                self.client,
+                namespace,
+                sink,
+                resync_interval=self.settings.resync_interval,
+                clock=self.clock,
             )
             for namespace in self.namespaces()
         ]
@@ -118,24 +148,24 @@ class ArgoEngine:
                 group.create_task(watcher.run(), name=f"argo-watcher-{watcher.namespace}")
             group.create_task(self._watchdog(sink), name="argo-watchdog")
 
-    async def _watchdog(self, sink: Sink) -> None:
+    async def _watchdog(self, sink: ObservationSink) -> None:
         while True:
             check_cancelled()
-            await asyncio.sleep(self.watchdog_interval)
+            await self.clock.sleep(self.watchdog_interval)
             await self.check_deadlines(sink)
 
-    async def check_deadlines(self, sink: Sink) -> list[Observation]:
-        """Report, once per workflow version, every workflow Argo left running past its deadline
-        (plus grace) as finished, so the reconciler ends the job."""
-        now = self.clock()
+    async def check_deadlines(self, sink: ObservationSink) -> list[Observation]:
+        """Report, once per workflow version, every workflow Argo left running overdue
+        (domain.deadlines) as finished, so the reconciler ends the job. One the sink could
+        not store is offered again at the next check."""
+        now = self.clock.now()
         reported: list[Observation] = []
         for watcher in self.watchers:
             for obj in list(watcher.objects.values()):
-                obs = overdue_observation(obj, now, self.watchdog_grace)
+                obs = overdue_observation(obj, now)
                 version = str(obj.get("metadata", {}).get("resourceVersion", ""))
                 if obs is None or self._overdue_reported.get(obs.workflow_name) == version:
                     continue
-                self._overdue_reported[obs.workflow_name] = version
                 log.warning(
                     "workflow_overdue",
                     job_id=obs.job_id,
@@ -144,7 +174,9 @@ class ArgoEngine:
                 )
                 try:
                     await sink(obs)
-                except Exception:
-                    log.exception("watchdog_sink_failed", job_id=obs.job_id)
+                except OperatorError as exc:
+                    log.warning("watchdog_sink_failed", job_id=obs.job_id, error=exc.message)
+                    continue
+                self._overdue_reported[obs.workflow_name] = version
                 reported.append(obs)
         return reported

@@ -20,6 +20,7 @@ import yaml
 from operator_argo.config import S3Settings, Settings
 from operator_argo.domain.environment import Environment, KeySource
 from operator_argo.domain.errors import NotFound
+from operator_argo.domain.messages import ENVIRONMENT_INVALID
 from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.argo.builder_request import job_from_request
 
@@ -56,7 +57,7 @@ TEMPLATE_SETTINGS = Settings(
     storage_backend="s3",
     s3=S3Settings(
         endpoint="object-store.storage.svc:9000",
-        bucket="c2d-results",
+        bucket="compute-results",
         secure=False,
         secret_name="operator-argo-s3",  # noqa: S106 - the Secret's name, not a value
     ),
@@ -99,7 +100,7 @@ def render_workflow(
     job = job_from_request(body, job_id=job_id, now=now)
     environment = settings.environment(job.environment)
     if environment is None:
-        raise NotFound("Environment invalid or does not exist")
+        raise NotFound(ENVIRONMENT_INVALID)
     return build_workflow(job, environment, settings, now=now)
 
 

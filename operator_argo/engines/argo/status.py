@@ -12,14 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from operator_argo.domain.deadlines import is_overdue, overdue_by
+from operator_argo.domain.names import COMPLETED_LABEL, JOB_ID_LABEL, RESULT_PARAMETER, job_id_of
 from operator_argo.domain.observation import STEP_NAMES, Observation, Phase, StepObservation
-
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}=operator-argo"
-JOB_ID_LABEL = "operator-argo/job-id"
-COMPLETED_LABEL = "workflows.argoproj.io/completed"
-WORKFLOW_PREFIX = "c2d-"
-RESULT_PARAMETER = "result"
 
 # Argo's wordings for a pod or step that ran out of time, across versions.
 _DEADLINE = re.compile(
@@ -144,13 +139,13 @@ def find_steps(nodes: Mapping[str, Any]) -> dict[str, StepObservation]:
 
 
 def workflow_job_id(obj: Mapping[str, Any]) -> str:
-    """The job id from the label, else the workflow name without `c2d-`."""
+    """The job id from the label, else the one in the workflow name."""
     metadata = _map(obj.get("metadata"))
     label = _text(_map(metadata.get("labels")).get(JOB_ID_LABEL))
     if label:
         return label
     name = str(metadata.get("name") or "")
-    return name.removeprefix(WORKFLOW_PREFIX)
+    return job_id_of(name)
 
 
 def is_stuck(obj: Mapping[str, Any]) -> bool:
@@ -216,25 +211,21 @@ def classify_workflow(obj: Mapping[str, Any]) -> WorkflowState:
     }.get(obs.phase or Phase.PENDING, WorkflowState.RUNNING)
 
 
-def overdue_observation(
-    obj: Mapping[str, Any], now: dt.datetime, grace: float
-) -> Observation | None:
-    """A finished observation for a workflow still reported running `grace` seconds past its
-    `spec.activeDeadlineSeconds` (Argo should have failed it by then), else None."""
+def overdue_observation(obj: Mapping[str, Any], now: dt.datetime) -> Observation | None:
+    """A finished observation for a workflow still reported running although it is overdue
+    (domain.deadlines: its `spec.activeDeadlineSeconds` plus the grace), else None."""
     obs = parse_workflow(obj)
     deadline = _map(obj.get("spec")).get("activeDeadlineSeconds")
     if obs.finished or not isinstance(deadline, int) or isinstance(deadline, bool):
         return None
     created = _map(obj.get("metadata")).get("creationTimestamp")
     started = obs.started_at or parse_time(created)
-    if started is None:
-        return None
-    overdue = (now - started).total_seconds() - deadline
-    if overdue < grace:
+    if started is None or not is_overdue(started, deadline, now):
         return None
     message = (
-        f"the workflow was still {(obs.phase or Phase.PENDING).value} {int(overdue)}s past "
-        f"its {deadline}s deadline; the watchdog ended it"
+        f"the workflow was still {(obs.phase or Phase.PENDING).value} "
+        f"{int(overdue_by(started, deadline, now))}s past its {deadline}s deadline; "
+        "the watchdog ended it"
     )
     return dataclasses.replace(
         obs, phase=Phase.FAILED, message=message, deadline_exceeded=True, finished_at=now

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 
 from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.cancellation import check_cancelled
+from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
 from operator_argo.domain.errors import OperatorError
+from operator_argo.domain.names import MANAGED_SELECTOR
 from operator_argo.domain.observation import Observation
+from operator_argo.domain.ports import ObservationSink
 from operator_argo.engines.argo.client import Gone, KubeClient, WatchEvent
-from operator_argo.engines.argo.status import MANAGED_SELECTOR, parse_workflow
+from operator_argo.engines.argo.status import parse_workflow
 from operator_argo.observability import metrics
 
 log = structlog.get_logger(__name__)
-
-Sink = Callable[[Observation], Awaitable[None]]
 
 
 def _version(obj: Mapping[str, Any]) -> str:
@@ -54,22 +54,29 @@ def deleted_observation(obj: Mapping[str, Any]) -> Observation:
 
 
 class WorkflowWatcher:
-    """Reports every managed workflow of one namespace to `sink`, until cancelled."""
+    """Reports every managed workflow of one namespace to `sink`, until cancelled.
+
+    An event is taken as seen (its resourceVersion kept) only once the sink stored it; a sink
+    that fails retryably (the database is out) makes the watcher back off and watch again from
+    the last stored event, so the observation is offered again.
+    """
 
     def __init__(
         self,
         client: KubeClient,
         namespace: str,
-        sink: Sink,
+        sink: ObservationSink,
         *,
         resync_interval: float = 60.0,
         label_selector: str = MANAGED_SELECTOR,
         backoff_base: float = 0.2,
         backoff_max: float = 30.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.client = client
         self.namespace = namespace
         self.sink = sink
+        self.clock = clock
         self.resync_interval = resync_interval
         self.label_selector = label_selector
         self._backoff = Backoff(base=backoff_base, cap=backoff_max)
@@ -84,7 +91,7 @@ class WorkflowWatcher:
             check_cancelled()
             try:
                 await self.relist()
-                await self._watch_until(asyncio.get_running_loop().time() + self.resync_interval)
+                await self._watch_until(self.clock.monotonic() + self.resync_interval)
             except OperatorError as exc:
                 await self._back_off("watcher_list_failed", exc)
 
@@ -113,8 +120,7 @@ class WorkflowWatcher:
 
     async def _watch_until(self, deadline: float) -> None:
         """Watch (resuming after drops) until `deadline`; return early on 410 to relist."""
-        loop = asyncio.get_running_loop()
-        while (remaining := deadline - loop.time()) > 0:
+        while (remaining := deadline - self.clock.monotonic()) > 0:
             check_cancelled()
             try:
                 # The server ends the watch at timeoutSeconds; the client's request timeout
@@ -152,28 +158,33 @@ class WorkflowWatcher:
             # A replayed or out-of-order event: the state we reported is already newer.
             log.debug("watch_event_stale", namespace=self.namespace, workflow=name, rv=version)
             return
-        self._advance(version)
         if event.type == "DELETED":
-            self.objects.pop(name, None)
             await self._report(deleted_observation(event.object))
+            self.objects.pop(name, None)
         elif event.type in ("ADDED", "MODIFIED"):
-            self.objects[name] = event.object
             await self._report(parse_workflow(event.object))
+            self.objects[name] = event.object
+        self._advance(version)
 
     def _advance(self, version: str) -> None:
         if version and is_newer(version, self.resource_version):
             self.resource_version = version
 
     async def _report(self, observation: Observation) -> None:
+        """Hand one observation to the sink. A retryable failure is raised (the caller backs off
+        and the observation comes again); any other is logged, so that one bad job does not stop
+        the watch of every other one."""
         try:
             await self.sink(observation)
-        except Exception:
-            # One bad job must not stop the watch of every other one.
-            log.exception(
+        except OperatorError as exc:
+            if exc.retryable:
+                raise
+            log.error(
                 "watcher_sink_failed",
                 namespace=self.namespace,
                 workflow=observation.workflow_name,
                 job_id=observation.job_id,
+                error=exc.message,
             )
         check_cancelled()  # a cancellation the sink's database call may have swallowed
 
@@ -181,4 +192,4 @@ class WorkflowWatcher:
         check_cancelled()  # the error may be a cancellation the HTTP client turned into one
         delay = self._backoff.next_delay()
         log.warning(event, namespace=self.namespace, error=exc.message, retry_in=delay)
-        await asyncio.sleep(delay)
+        await self.clock.sleep(delay)

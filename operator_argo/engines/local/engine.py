@@ -9,17 +9,19 @@ Restart policy (`resume`): processes do not survive the operator (bubblewrap die
 plain steps get PDEATHSIG and their sessions are recorded in pid files and killed on resume). Each
 interrupted job runs again from the start on a wiped job directory: the steps are idempotent and
 the job's inputs are still valid. A job whose stop was requested before the restart is not run
-again: only its exit handler runs, to publish the logs it left. A job whose environment is gone
-ends with an Error observation that says so.
+again: only its exit handler runs, to publish the logs it left. A job whose workflow cannot be
+planned any more is refused, and the caller ends it.
+
+The engine runs whatever workflow `build` makes (app.py passes the Argo builder), so it never
+imports another engine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import datetime as dt
 import shutil
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -27,10 +29,12 @@ import structlog
 from operator_argo.config import Settings
 from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.cancellation import check_cancelled
+from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.errors import PermanentEngineError, Unavailable
+from operator_argo.domain.errors import OperatorError, PermanentEngineError
 from operator_argo.domain.job import Job
-from operator_argo.domain.observation import Observation, Phase
+from operator_argo.domain.observation import Observation
+from operator_argo.domain.ports import ObservationSink, Takeover
 from operator_argo.domain.status import StopReason
 from operator_argo.engines.local.launch import Launcher, secret_values
 from operator_argo.engines.local.layout import JobLayout
@@ -48,12 +52,6 @@ BuildWorkflow = Callable[[Job, Environment, Settings], Mapping[str, Any]]
 KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 
 
-def _default_build(job: Job, environment: Environment, settings: Settings) -> Mapping[str, Any]:
-    from operator_argo.engines.argo.builder import build_workflow  # noqa: PLC0415 - hera is slow
-
-    return build_workflow(job, environment, settings)
-
-
 class LocalEngine:
     """domain.ports.Engine on this machine; jobs are asyncio tasks running child processes."""
 
@@ -61,16 +59,18 @@ class LocalEngine:
         self,
         settings: Settings,
         *,
+        build: BuildWorkflow,
         key_for: Callable[[Environment], str | None],
         bwrap: str | None = None,
-        build: BuildWorkflow | None = None,
         kill_grace: float = KILL_GRACE,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._settings = settings
+        self._build = build
         self._key_for = key_for
         self._bwrap = bwrap
-        self._build = build or _default_build
         self._grace = kill_grace
+        self._clock = clock
         self._runs: dict[str, tuple[JobRun, asyncio.Task[None]]] = {}
         self._starting: set[str] = set()  # jobs whose directory is being prepared
         self._pending: collections.deque[Observation] = collections.deque()
@@ -78,7 +78,12 @@ class LocalEngine:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, key_for: Callable[[Environment], str | None], **kwargs: Any
+        cls,
+        settings: Settings,
+        *,
+        build: BuildWorkflow,
+        key_for: Callable[[Environment], str | None],
+        **kwargs: Any,
     ) -> LocalEngine:
         """An engine that sandboxes algorithms with bubblewrap when this machine has it."""
         bwrap = shutil.which("bwrap")
@@ -89,7 +94,7 @@ class LocalEngine:
             )
         else:
             log.info("sandbox_available", bwrap=bwrap)
-        return cls(settings, key_for=key_for, bwrap=bwrap, **kwargs)
+        return cls(settings, build=build, key_for=key_for, bwrap=bwrap, **kwargs)
 
     @property
     def sandboxed(self) -> bool:
@@ -129,12 +134,12 @@ class LocalEngine:
         await asyncio.to_thread(layout.remove)
         log.info("local_job_deleted", job_id=job.job_id)
 
-    async def run(self, sink: Callable[[Observation], Awaitable[None]]) -> None:
+    async def watch(self, sink: ObservationSink) -> None:
         """Deliver observations in order until cancelled.
 
-        One the sink could not store because the database is out is kept and offered again
-        with capped backoff; one it failed on for any other reason is logged and dropped, so it
-        cannot hold up every later one (the next observation of that job carries its state).
+        One the sink could not store for now (a retryable error: the database is out) is kept
+        and offered again with capped backoff; one it refused for good is logged and dropped, so
+        it cannot hold up every later one (the next observation of that job carries its state).
         """
         backoff = Backoff(base=SINK_RETRY_BASE, cap=SINK_RETRY_CAP)
         while True:
@@ -145,44 +150,41 @@ class LocalEngine:
             observation = self._pending[0]
             try:
                 await sink(observation)
-            except Unavailable as exc:
-                delay = backoff.next_delay()
-                log.warning(
-                    "local_observation_deferred",
-                    job_id=observation.job_id,
-                    error=exc.message,
-                    retry_in=delay,
-                )
-                await asyncio.sleep(delay)
-                continue
-            except Exception:
-                log.exception("local_observation_failed", job_id=observation.job_id)
+            except OperatorError as exc:
+                if exc.retryable:
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "local_observation_deferred",
+                        job_id=observation.job_id,
+                        error=exc.message,
+                        retry_in=delay,
+                    )
+                    await self._clock.sleep(delay)
+                    continue
+                log.error("local_observation_failed", job_id=observation.job_id, error=exc.message)
             backoff.reset()
             self._pending.popleft()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    async def resume(
-        self, jobs: Iterable[Job], environments: Iterable[Environment] | Mapping[str, Environment]
-    ) -> None:
-        """Take over jobs submitted by a previous operator process (policy: module docstring)."""
-        items = environments.values() if isinstance(environments, Mapping) else environments
-        by_id = {environment.id: environment for environment in items}
-        for job in jobs:
+    async def resume(self, jobs: Sequence[tuple[Job, Environment]]) -> Takeover:
+        """Run again the jobs a previous operator process left (policy: module docstring)."""
+        submitted: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        for job, environment in jobs:
             if job.job_id in self._runs or job.job_id in self._starting or job.is_finished:
-                continue
-            environment = by_id.get(job.environment)
-            if environment is None:
-                self._fail(job, f"environment {job.environment!r} is no longer configured")
                 continue
             try:
                 plan = self._plan(job, environment)
             except PermanentEngineError as exc:
-                self._fail(job, f"cannot run the workflow again: {exc.message}")
+                log.warning("local_job_not_resumed", job_id=job.job_id, reason=exc.message)
+                refused[job.job_id] = f"cannot run the workflow again: {exc.message}"
                 continue
             publish_only = job.stopreq is not StopReason.NONE
             log.info("local_job_resumed", job_id=job.job_id, publish_only=publish_only)
             await self._start(job, environment, plan, publish_only=publish_only)
+            submitted[job.job_id] = plan.name
+        return Takeover(submitted=submitted, refused=refused)
 
     async def close(self) -> None:
         """Kill every job's processes (they are run again on resume) and forget them."""
@@ -242,17 +244,3 @@ class LocalEngine:
     def _emit(self, observation: Observation) -> None:
         self._pending.append(observation)
         self._wakeup.set()
-
-    def _fail(self, job: Job, message: str) -> None:
-        log.warning("local_job_not_resumed", job_id=job.job_id, reason=message)
-        now = dt.datetime.now(dt.UTC)
-        self._emit(
-            Observation(
-                job_id=job.job_id,
-                workflow_name=job.workflow_name or f"c2d-{job.job_id}",
-                phase=Phase.ERROR,
-                message=message,
-                started_at=now,
-                finished_at=now,
-            )
-        )

@@ -26,6 +26,7 @@ from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import NotFound, TransientEngineError
 from operator_argo.domain.job import Job, JobFilter, JobUpdate, ResultFile
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.observation import Observation
 from operator_argo.domain.status import JobStatus
 from operator_argo.service.jobs import JobService
@@ -73,7 +74,7 @@ class RecordingEngine:
         self.fail_stop = False
 
     async def submit(self, job: Job, environment: Environment) -> str:
-        return f"c2d-{job.job_id}"
+        return workflow_name(job.job_id)
 
     async def stop(self, job: Job) -> None:
         self.stopped.append(job.job_id)

@@ -10,6 +10,7 @@ import pytest
 
 from operator_argo.domain.status import JobStatus
 from tests.integration.api.conftest import PREFIX, Api, ApiFactory, example, next_nonce
+from tests.kit.store import claim_next
 
 FILTER_REQUIRED = {"error": "You have to specify one of agreementId, jobId or owner"}
 
@@ -143,13 +144,13 @@ async def test_put_stops_a_queued_job_at_once(api: Api) -> None:
     assert stopped["stopreq"] == 1
     assert stopped["dateFinished"] is not None
     assert api.engine.stopped == []  # it never started: nothing to stop in the engine
-    claimed = await api.store.claim_next("ocean-compute", 10)
+    claimed = await claim_next(api.store, "ocean-compute", 10)
     assert claimed is None  # and it never will
 
 
 async def test_put_on_a_started_job_asks_the_engine(api: Api) -> None:
     job = await api.start()
-    claimed = await api.store.claim_next("ocean-compute", 10)
+    claimed = await claim_next(api.store, "ocean-compute", 10)
     assert claimed is not None
     assert claimed.job_id == job["jobId"]
     status, payload = await _call(
@@ -166,7 +167,7 @@ async def test_put_on_a_started_job_asks_the_engine(api: Api) -> None:
 
 async def test_put_records_the_stop_even_when_the_engine_fails(api: Api) -> None:
     job = await api.start()
-    await api.store.claim_next("ocean-compute", 10)
+    await claim_next(api.store, "ocean-compute", 10)
     api.engine.fail_stop = True
     status, payload = await _call(
         api, "PUT", params=api.signed_query(owner=job["owner"], job_id=job["jobId"])
@@ -214,7 +215,7 @@ async def test_delete_stops_removes_and_deletes_results(api: Api) -> None:
 
 async def test_delete_of_a_started_job_stops_it_in_the_engine(api: Api) -> None:
     job = await api.start()
-    await api.store.claim_next("ocean-compute", 10)
+    await claim_next(api.store, "ocean-compute", 10)
     status, _ = await _call(
         api, "DELETE", params=api.signed_query(owner=job["owner"], job_id=job["jobId"])
     )

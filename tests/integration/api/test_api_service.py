@@ -14,6 +14,7 @@ from operator_argo.api.docs import (
     StatusSchema,
 )
 from tests.integration.api.conftest import ADMIN, PREFIX, Api, ApiFactory, example
+from tests.kit.store import claim_next
 
 
 async def test_info(api: Api) -> None:
@@ -131,8 +132,8 @@ async def test_environments_bad_chain_id(api: Api, chain: str) -> None:
 async def test_current_jobs_count_started_unfinished_jobs(api: Api) -> None:
     for _ in range(3):
         await api.start()
-    await api.store.claim_next("ocean-compute", 10)
-    await api.store.claim_next("ocean-compute", 10)
+    await claim_next(api.store, "ocean-compute", 10)
+    await claim_next(api.store, "ocean-compute", 10)
     response = await api.client.get(f"{PREFIX}/environments", params={"chainId": "8996"})
     counts = {env["id"]: env["currentJobs"] for env in await response.json()}
     assert counts == {"ocean-compute": 2, "anychain": 0}

@@ -11,20 +11,20 @@ from aiohttp import web
 
 from operator_argo.config import Settings
 from operator_argo.domain.errors import (
-    Forbidden,
+    EngineMisconfigured,
     NotFound,
     PermanentEngineError,
     TransientEngineError,
 )
+from operator_argo.domain.names import MANAGED_SELECTOR, job_id_of, workflow_name
 from operator_argo.engines.argo.client import AlreadyExists, Gone, KubeClient, WatchEvent
-from operator_argo.engines.argo.status import MANAGED_SELECTOR
 from tests.fakes.kube import FakeKube
 
 NS = "ocean-compute"
 
 
 def workflow(name: str, *, managed: bool = True) -> dict:
-    labels = {"operator-argo/job-id": name.removeprefix("c2d-")}
+    labels = {"operator-argo/job-id": job_id_of(name)}
     if managed:
         labels["app.kubernetes.io/managed-by"] = "operator-argo"
     return {
@@ -36,33 +36,35 @@ def workflow(name: str, *, managed: bool = True) -> dict:
 
 
 async def test_create_get_list_patch_delete(kube_client: KubeClient, fake_kube: FakeKube) -> None:
-    created = await kube_client.create_workflow(NS, workflow("c2d-a"))
+    created = await kube_client.create_workflow(NS, workflow(workflow_name("a")))
     assert created["metadata"]["resourceVersion"]
-    await kube_client.create_workflow(NS, workflow("c2d-other", managed=False))
-    got = await kube_client.get_workflow(NS, "c2d-a")
+    await kube_client.create_workflow(NS, workflow(workflow_name("other"), managed=False))
+    got = await kube_client.get_workflow(NS, workflow_name("a"))
     assert got["metadata"]["uid"] == created["metadata"]["uid"]
     listed = await kube_client.list_workflows(NS, label_selector=MANAGED_SELECTOR)
-    assert [item["metadata"]["name"] for item in listed.items] == ["c2d-a"]
+    assert [item["metadata"]["name"] for item in listed.items] == [workflow_name("a")]
     assert int(listed.resource_version) >= int(created["metadata"]["resourceVersion"])
-    patched = await kube_client.patch_workflow(NS, "c2d-a", {"spec": {"shutdown": "Stop"}})
+    patched = await kube_client.patch_workflow(
+        NS, workflow_name("a"), {"spec": {"shutdown": "Stop"}}
+    )
     assert patched["spec"] == {
         "entrypoint": "main",
         "templates": [{"name": "main"}],
         "shutdown": "Stop",
     }
-    assert fake_kube.workflow(NS, "c2d-a")["spec"]["shutdown"] == "Stop"
-    await kube_client.delete_workflow(NS, "c2d-a")
-    assert (NS, "c2d-a") not in fake_kube.workflows
+    assert fake_kube.workflow(NS, workflow_name("a"))["spec"]["shutdown"] == "Stop"
+    await kube_client.delete_workflow(NS, workflow_name("a"))
+    assert (NS, workflow_name("a")) not in fake_kube.workflows
     with pytest.raises(NotFound):
-        await kube_client.get_workflow(NS, "c2d-a")
+        await kube_client.get_workflow(NS, workflow_name("a"))
     with pytest.raises(NotFound):
-        await kube_client.delete_workflow(NS, "c2d-a")
+        await kube_client.delete_workflow(NS, workflow_name("a"))
 
 
 async def test_duplicate_create_is_already_exists(kube_client: KubeClient) -> None:
-    await kube_client.create_workflow(NS, workflow("c2d-dup"))
+    await kube_client.create_workflow(NS, workflow(workflow_name("dup")))
     with pytest.raises(AlreadyExists, match="already exists"):
-        await kube_client.create_workflow(NS, workflow("c2d-dup"))
+        await kube_client.create_workflow(NS, workflow(workflow_name("dup")))
 
 
 @pytest.mark.parametrize(
@@ -71,10 +73,11 @@ async def test_duplicate_create_is_already_exists(kube_client: KubeClient) -> No
         (500, TransientEngineError),
         (503, TransientEngineError),
         (429, TransientEngineError),
-        (403, Forbidden),
-        (401, Forbidden),
-        (400, PermanentEngineError),
+        (403, EngineMisconfigured),
+        (401, EngineMisconfigured),
+        (400, EngineMisconfigured),
         (422, PermanentEngineError),
+        (413, PermanentEngineError),
         (404, NotFound),
         (410, Gone),
     ],
@@ -85,10 +88,10 @@ async def test_errors_are_translated(
 ) -> None:
     fake_kube.fail_next(1, status)
     with pytest.raises(error) as caught:
-        await kube_client.get_workflow(NS, "c2d-x")
+        await kube_client.get_workflow(NS, workflow_name("x"))
     assert caught.value.__cause__ is not None
     if status == 403:
-        assert "get workflows/c2d-x in ocean-compute" in str(caught.value)
+        assert f"get workflows/{workflow_name('x')} in ocean-compute" in str(caught.value)
 
 
 async def test_invalid_workflow_is_permanent(kube_client: KubeClient) -> None:
@@ -112,9 +115,9 @@ async def test_watch_streams_events_and_bookmarks(
     kube_client: KubeClient, fake_kube: FakeKube
 ) -> None:
     listed = await kube_client.list_workflows(NS, label_selector=MANAGED_SELECTOR)
-    fake_kube.add_workflow(NS, workflow("c2d-w"))
-    fake_kube.add_workflow(NS, workflow("c2d-unmanaged", managed=False))
-    fake_kube.set_step(NS, "c2d-w", "configure", "Running")
+    fake_kube.add_workflow(NS, workflow(workflow_name("w")))
+    fake_kube.add_workflow(NS, workflow(workflow_name("unmanaged"), managed=False))
+    fake_kube.set_step(NS, workflow_name("w"), "configure", "Running")
     events: list[WatchEvent] = []
     async for event in kube_client.watch_workflows(
         NS,
@@ -126,7 +129,9 @@ async def test_watch_streams_events_and_bookmarks(
     kinds = [event.type for event in events]
     assert kinds[:2] == ["ADDED", "MODIFIED"]
     assert "BOOKMARK" in kinds[2:]
-    assert {e.object["metadata"]["name"] for e in events if e.type != "BOOKMARK"} == {"c2d-w"}
+    assert {e.object["metadata"]["name"] for e in events if e.type != "BOOKMARK"} == {
+        workflow_name("w")
+    }
     assert events[1].object["status"]["phase"] == "Running"
 
 
@@ -135,7 +140,7 @@ async def test_watch_from_compacted_version_is_gone(
     kube_client: KubeClient, fake_kube: FakeKube
 ) -> None:
     listed = await kube_client.list_workflows(NS)
-    fake_kube.add_workflow(NS, workflow("c2d-g"))
+    fake_kube.add_workflow(NS, workflow(workflow_name("g")))
     fake_kube.compact()
     with pytest.raises(Gone):
         async for _ in kube_client.watch_workflows(
@@ -146,7 +151,7 @@ async def test_watch_from_compacted_version_is_gone(
 
 @pytest.mark.kube_fake_only
 async def test_dropped_watch_is_transient(kube_client: KubeClient, fake_kube: FakeKube) -> None:
-    fake_kube.add_workflow(NS, workflow("c2d-d"))
+    fake_kube.add_workflow(NS, workflow(workflow_name("d")))
     with pytest.raises(TransientEngineError):
         async for event in kube_client.watch_workflows(NS, timeout_seconds=10):
             assert event.type == "ADDED"
@@ -154,24 +159,21 @@ async def test_dropped_watch_is_transient(kube_client: KubeClient, fake_kube: Fa
 
 
 @pytest.mark.kube_fake_only
-async def test_pods_and_logs(kube_client: KubeClient, fake_kube: FakeKube) -> None:
-    fake_kube.add_pod(
-        NS, "c2d-p-configure", labels={"workflows.argoproj.io/workflow": "c2d-p"}, log="hello\n"
-    )
-    fake_kube.add_pod(NS, "someone-else", labels={"app": "x"}, log="")
-    pods = await kube_client.list_pods(NS, label_selector="workflows.argoproj.io/workflow=c2d-p")
-    assert [pod["metadata"]["name"] for pod in pods] == ["c2d-p-configure"]
-    assert await kube_client.read_pod_log(NS, "c2d-p-configure") == "hello\n"
-    with pytest.raises(NotFound):
-        await kube_client.read_pod_log(NS, "missing")
-    fake_kube.fail_next(1, 503, path_contains="/pods")
-    with pytest.raises(TransientEngineError):
-        await kube_client.list_pods(NS)
+async def test_a_404_of_the_collection_is_a_misconfiguration_not_a_missing_workflow(
+    kube_client: KubeClient, fake_kube: FakeKube
+) -> None:
+    fake_kube.fail_next(1, 404, method="POST", message='namespaces "ocean-compute" not found')
+    with pytest.raises(EngineMisconfigured, match="not found") as missing:
+        await kube_client.create_workflow(NS, workflow(workflow_name("n")))
+    assert missing.value.retryable
+    fake_kube.fail_next(1, 404, method="GET", message="the server could not find the resource")
+    with pytest.raises(EngineMisconfigured):
+        await kube_client.list_workflows(NS)
 
 
 @pytest.mark.kube_fake_only
 async def test_fake_answers_410_to_a_list_from_before_its_history(fake_kube: FakeKube) -> None:
-    fake_kube.add_workflow(NS, workflow("c2d-h"))
+    fake_kube.add_workflow(NS, workflow(workflow_name("h")))
     fake_kube.compact()
     url = f"{fake_kube.url}/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflows?resourceVersion=1"
     headers = {"Authorization": "Bearer fake-token"}
@@ -221,7 +223,7 @@ async def test_proxy_variables_set_at_start_are_honoured(
     client = await KubeClient.connect(kube_settings)
     try:
         with pytest.raises(TransientEngineError):
-            await client.submit_workflow(NS, workflow("c2d-proxied"))
+            await client.submit_workflow(NS, workflow(workflow_name("proxied")))
     finally:
         await client.close()
     assert len(asked) == 1  # through the proxy, not straight to the API server
@@ -239,7 +241,7 @@ async def test_without_proxy_or_netrc_the_session_does_not_look_for_them_per_req
             await client.close()
 
     _without_proxies(monkeypatch, tmp_path)
-    assert await session_reads_environment("c2d-direct") is False
+    assert await session_reads_environment(workflow_name("direct")) is False
     (tmp_path / "netrc").write_text("machine example login a password b\n", encoding="utf-8")
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
-    assert await session_reads_environment("c2d-with-netrc") is True
+    assert await session_reads_environment(workflow_name("with-netrc")) is True

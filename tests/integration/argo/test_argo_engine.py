@@ -10,12 +10,19 @@ from collections.abc import AsyncIterator
 import pytest
 
 from operator_argo.config import Settings
-from operator_argo.domain.errors import ConfigurationError, Forbidden, TransientEngineError
+from operator_argo.domain.deadlines import OVERDUE_GRACE
+from operator_argo.domain.errors import (
+    EngineMisconfigured,
+    PermanentEngineError,
+    TransientEngineError,
+)
+from operator_argo.domain.names import MANAGED_BY, MANAGED_BY_LABEL, workflow_name
 from operator_argo.domain.observation import Phase
 from operator_argo.engines.argo.client import KubeClient
 from operator_argo.engines.argo.engine import ArgoEngine
 from tests.fakes.kube import FakeKube, ObservationRecorder
 from tests.fakes.kube import sample_job as make_job
+from tests.kit.clock import VirtualClock
 
 NS = "ocean-compute"
 
@@ -29,7 +36,7 @@ def engine(kube_settings: Settings, kube_client: KubeClient) -> ArgoEngine:
 async def running(engine: ArgoEngine, fake_kube: FakeKube) -> AsyncIterator[ObservationRecorder]:
     """The engine's run loop reporting into a recorder, with both namespaces watched."""
     recorder = ObservationRecorder()
-    task = asyncio.create_task(engine.run(recorder), name="test-engine-run")
+    task = asyncio.create_task(engine.watch(recorder), name="test-engine-run")
     await fake_kube.wait_watches(2)
     yield recorder
     task.cancel()
@@ -45,12 +52,12 @@ async def test_submit_is_idempotent(
     environment = kube_settings.environments[0]
     first = await engine.submit(job, environment)
     second = await engine.submit(job, environment)
-    assert first == second == f"c2d-{job.job_id}"
+    assert first == second == workflow_name(job.job_id)
     assert list(fake_kube.workflows) == [(NS, first)]
     posts = [path for method, path in fake_kube.requests if method == "POST"]
     assert len(posts) == 2
     labels = fake_kube.workflow(NS, first)["metadata"]["labels"]
-    assert labels["app.kubernetes.io/managed-by"] == "operator-argo"
+    assert labels[MANAGED_BY_LABEL] == MANAGED_BY
 
 
 async def test_submit_goes_to_the_environment_namespace(
@@ -73,12 +80,28 @@ async def test_submit_while_unavailable_is_transient(
 
 
 @pytest.mark.kube_fake_only
-async def test_submit_without_rbac_is_forbidden(
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(403, "forbidden"), (401, "no credentials"), (404, 'namespaces "ocean-compute" not found')],
+)
+async def test_submit_without_rbac_or_namespace_is_a_retryable_misconfiguration(
+    engine: ArgoEngine, fake_kube: FakeKube, kube_settings: Settings, status: int, message: str
+) -> None:
+    job = make_job()
+    fake_kube.fail_next(1, status, method="POST", message=message)
+    with pytest.raises(EngineMisconfigured, match=f"create workflows/{workflow_name(job.job_id)}"):
+        await engine.submit(job, kube_settings.environments[0])
+    assert EngineMisconfigured.retryable
+
+
+@pytest.mark.kube_fake_only
+async def test_an_invalid_workflow_is_a_permanent_refusal(
     engine: ArgoEngine, fake_kube: FakeKube, kube_settings: Settings
 ) -> None:
-    fake_kube.fail_next(1, 403, method="POST")
-    with pytest.raises(Forbidden, match="create workflows/c2d-"):
+    fake_kube.fail_next(1, 422, method="POST", message="spec.templates: Invalid value")
+    with pytest.raises(PermanentEngineError, match="Invalid value") as refused:
         await engine.submit(make_job(), kube_settings.environments[0])
+    assert not refused.value.retryable
 
 
 async def test_stop_sets_shutdown_and_ignores_missing(
@@ -116,39 +139,29 @@ async def test_run_watches_every_environment_namespace(
 async def test_watchdog_ends_workflows_argo_left_running(
     kube_settings: Settings, kube_client: KubeClient, fake_kube: FakeKube
 ) -> None:
-    later = dt.datetime.now(dt.UTC)
-    engine = ArgoEngine(
-        kube_settings, kube_client, clock=lambda: later, watchdog_grace=60, watchdog_interval=0.1
-    )
+    clock = VirtualClock(dt.datetime.now(dt.UTC), auto=False)
+    engine = ArgoEngine(kube_settings, kube_client, clock=clock, watchdog_interval=10)
     recorder = ObservationRecorder()
-    task = asyncio.create_task(engine.run(recorder))
+    task = asyncio.create_task(engine.watch(recorder))
     try:
         await fake_kube.wait_watches(2)
         name = await engine.submit(make_job(), kube_settings.environments[0])
         fake_kube.set_step(NS, name, "configure", "Running")
         await recorder.wait_for(lambda obs: "configure" in obs.steps)
-        assert await engine.check_deadlines(recorder) == []  # within its deadline: left alone
+        await clock.wait_sleeping()
+        await clock.advance(10)  # one watchdog pass within the deadline: left alone
+        await clock.wait_sleeping()
+        assert not any(obs.finished for obs in recorder.seen)
+
         deadline = fake_kube.workflow(NS, name)["spec"]["activeDeadlineSeconds"]
-        later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=deadline + 61)
+        await clock.advance(deadline + OVERDUE_GRACE)
         overdue = await recorder.wait_for(lambda obs: obs.finished)
         assert overdue.deadline_exceeded and overdue.phase is Phase.FAILED
         assert "past its" in (overdue.message or "") and "watchdog" in (overdue.message or "")
-        await asyncio.sleep(0.3)
+        await clock.wait_sleeping()
+        await clock.advance(10)  # the next pass finds the same workflow version
+        await clock.wait_sleeping()
         assert [obs.finished for obs in recorder.seen].count(True) == 1  # reported once
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-
-
-async def test_from_settings_and_close(kube_settings: Settings, fake_kube: FakeKube) -> None:
-    engine = await ArgoEngine.from_settings(kube_settings)
-    try:
-        name = await engine.submit(make_job(), kube_settings.environments[0])
-        assert (NS, name) in fake_kube.workflows
-    finally:
-        await engine.close()
-
-
-async def test_missing_kubeconfig_is_a_configuration_error(tmp_path) -> None:
-    with pytest.raises(ConfigurationError, match="kubeconfig"):
-        await KubeClient.connect(Settings(kubeconfig=str(tmp_path / "missing-kubeconfig")))

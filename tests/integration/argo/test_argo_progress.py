@@ -53,7 +53,7 @@ async def engine_run(
 ) -> AsyncIterator[tuple[ArgoEngine, ObservationRecorder]]:
     engine = ArgoEngine(kube_settings, kube_client)
     recorder = ObservationRecorder()
-    task = asyncio.create_task(engine.run(recorder))
+    task = asyncio.create_task(engine.watch(recorder))
     await fake_kube.wait_watches(2)
     yield engine, recorder
     task.cancel()

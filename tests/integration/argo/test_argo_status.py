@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from operator_argo.domain.deadlines import OVERDUE_GRACE
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.observation import Phase
 from operator_argo.engines.argo.status import (
     WorkflowState,
@@ -143,7 +145,7 @@ def node(template: str, **fields: Any) -> dict[str, Any]:
 def test_step_outputs_messages_and_garbage() -> None:
     result = {"files": [{"filename": "a", "filesize": 1, "type": "output"}], "error": None}
     obj = {
-        "metadata": {"name": "c2d-abc", "labels": {}},
+        "metadata": {"name": workflow_name("abc"), "labels": {}},
         "spec": {"shutdown": "Stop"},
         "status": {
             "phase": "Running",
@@ -186,7 +188,7 @@ def test_retried_step_reports_the_latest_pod() -> None:
     second = node("algorithm", phase="Running", startedAt="2026-01-01T00:05:00Z")
     retry = {"type": "Retry", "templateName": "algorithm", "phase": "Running"}
     obj = {
-        "metadata": {"name": "c2d-r"},
+        "metadata": {"name": workflow_name("r")},
         "status": {"nodes": {"1": first, "2": second, "r": retry}},
     }
     assert parse_workflow(obj).steps["algorithm"].phase is Phase.RUNNING
@@ -208,8 +210,10 @@ def test_overdue_running_workflow() -> None:
     obj = load("10")  # activeDeadlineSeconds: 3, still Running
     started = parse_workflow(obj).started_at
     assert started is not None
-    assert overdue_observation(obj, started + dt.timedelta(seconds=60), grace=120) is None
-    overdue = overdue_observation(obj, started + dt.timedelta(seconds=200), grace=120)
+    just_in_grace = started + dt.timedelta(seconds=3 + OVERDUE_GRACE - 1)
+    assert overdue_observation(obj, just_in_grace) is None
+    overdue = overdue_observation(obj, just_in_grace + dt.timedelta(seconds=1))
     assert overdue is not None and overdue.finished and overdue.deadline_exceeded
-    assert overdue.message is not None and "197s past its 3s deadline" in overdue.message
-    assert overdue_observation(load("01"), started + dt.timedelta(days=9999), grace=0) is None
+    assert overdue.message is not None
+    assert f"{OVERDUE_GRACE}s past its 3s deadline" in overdue.message
+    assert overdue_observation(load("01"), started + dt.timedelta(days=9999)) is None

@@ -8,13 +8,15 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from operator_argo.domain.errors import InvalidRequest, Unavailable
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.observation import STEP_NAMES, Observation, Phase
 from operator_argo.engines.argo.client import KubeClient
 from operator_argo.engines.argo.watcher import WorkflowWatcher
 from tests.fakes.kube import FakeKube, ObservationRecorder, sample_workflow
 
 NS = "ocean-compute"
-WF = "c2d-job1"
+WF = workflow_name("job1")
 
 
 @pytest.fixture
@@ -172,16 +174,19 @@ async def test_deleted_behind_our_back(
     fake_kube.add_workflow(NS, sample_workflow("job1"))
     fake_kube.set_step(NS, WF, "configure", "Running")
     fake_kube.add_workflow(NS, sample_workflow("done"))
-    fake_kube.finish(NS, "c2d-done", "Succeeded")
-    await recorder.wait_for(lambda obs: obs.workflow_name == "c2d-done" and obs.finished)
+    fake_kube.finish(NS, workflow_name("done"), "Succeeded")
+    await recorder.wait_for(lambda obs: obs.workflow_name == workflow_name("done") and obs.finished)
     fake_kube.delete_behind(NS, WF)
-    fake_kube.delete_behind(NS, "c2d-done")
+    fake_kube.delete_behind(NS, workflow_name("done"))
     deleted = await recorder.wait_for(lambda obs: obs.deleted)
     assert (deleted.workflow_name, deleted.job_id) == (WF, "job1")
     await recorder.wait_for(
-        lambda obs: obs.workflow_name == "c2d-done" and len(recorder.of("c2d-done")) == 3
+        lambda obs: (
+            obs.workflow_name == workflow_name("done")
+            and len(recorder.of(workflow_name("done"))) == 3
+        )
     )
-    last_done = recorder.of("c2d-done")[-1]
+    last_done = recorder.of(workflow_name("done"))[-1]
     assert (
         last_done.phase is Phase.SUCCEEDED
     )  # finished ones report their last state, not "deleted"
@@ -216,18 +221,40 @@ async def test_resync_reports_everything_again(
     assert {step_phases(obs) for obs in recorder.of(WF)} == {("Running", "Running", "-", "-")}
 
 
-async def test_failing_sink_does_not_stop_the_loop(fake_kube: FakeKube, start_watcher) -> None:
+async def test_a_sink_that_cannot_store_now_gets_the_observation_again(
+    fake_kube: FakeKube, start_watcher
+) -> None:
     good = ObservationRecorder()
-    calls = 0
+    offered: list[Observation] = []
 
     async def flaky(obs: Observation) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise RuntimeError("database hiccup")
+        offered.append(obs)
+        if len(offered) == 1:
+            raise Unavailable("the database is not reachable")
         await good(obs)
 
     await start_watcher(flaky)
+    fake_kube.add_workflow(NS, sample_workflow("job1"))
+    obs = await good.wait_for(lambda obs: obs.workflow_name == WF)
+    assert offered[0] == obs  # the refused observation came again, not a later one
+    fake_kube.set_step(NS, WF, "configure", "Running")
+    await good.wait_for(lambda obs: "configure" in obs.steps)
+
+
+async def test_a_sink_refusing_one_observation_for_good_does_not_stop_the_loop(
+    fake_kube: FakeKube, start_watcher
+) -> None:
+    good = ObservationRecorder()
+    calls = 0
+
+    async def refuses_once(obs: Observation) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise InvalidRequest("a workflow the reconciler cannot read")
+        await good(obs)
+
+    await start_watcher(refuses_once)
     fake_kube.add_workflow(NS, sample_workflow("job1"))
     fake_kube.set_step(NS, WF, "configure", "Running")
     obs = await good.wait_for(lambda obs: "configure" in obs.steps)

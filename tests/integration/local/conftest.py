@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from operator_argo.config import Settings
+from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.local.engine import LocalEngine
 
 DATASET = b"3\n4\n5\n"
@@ -42,6 +43,7 @@ async def make_engine(settings: Settings) -> AsyncIterator[Callable[..., LocalEn
     def make(*, sandbox: bool = True, **kwargs: object) -> LocalEngine:
         bwrap = shutil.which("bwrap") if sandbox else None
         kwargs.setdefault("kill_grace", 1.0)
+        kwargs.setdefault("build", build_workflow)
         engine = LocalEngine(settings, key_for=lambda env: None, bwrap=bwrap, **kwargs)  # type: ignore[arg-type]
         engines.append(engine)
         return engine

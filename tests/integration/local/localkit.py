@@ -5,29 +5,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.job import (
-    Address,
-    AlgorithmSpec,
-    ContainerSpec,
-    InputSpec,
-    Job,
-    JobId,
-    JobSpec,
-    JobUpdate,
-)
+from operator_argo.domain.job import Job, JobUpdate
 from operator_argo.domain.observation import Observation
 from operator_argo.domain.progress import decide_update
-from operator_argo.domain.status import JobStatus, StopReason
+from operator_argo.domain.status import StopReason
 from operator_argo.engines.local.engine import LocalEngine
-
-CONTAINER = ContainerSpec(entrypoint="python $ALGO", image="python", tag="3.11")
+from tests.kit import factories
 
 
 def make_job(
@@ -39,31 +28,16 @@ def make_job(
     entrypoint: str = "python $ALGO",
 ) -> Job:
     """A submitted job running `rawcode`, with one input when `urls` are given."""
-    inputs = (InputSpec(index=0, did="did:op:" + "ab" * 32, urls=tuple(urls)),) if urls else ()
-    container = dataclasses.replace(CONTAINER, entrypoint=entrypoint)
-    return Job(
-        job_id=JobId(uuid.uuid4().hex),
-        owner=Address("0x00000000000000000000000000000000000000Aa"),
-        agreement_id=f"agr-{uuid.uuid4().hex[:8]}",
-        environment=environment,
-        spec=JobSpec(
-            inputs=inputs,
-            algorithm=AlgorithmSpec(did=None, container=container, rawcode=rawcode),
-        ),
-        status=JobStatus.QUEUED,
-        date_created=dt.datetime.now(dt.UTC),
-        stopreq=stopreq,
-    )
+    spec = factories.make_spec(rawcode=rawcode, urls=urls, entrypoint=entrypoint)
+    return factories.make_job(environment, spec=spec, stopreq=stopreq)
 
 
 def make_environment(**overrides: object) -> Environment:
-    fields: dict[str, object] = {"id": "local-env", "namespace": "local-env"}
-    fields.update(overrides)
-    return Environment(**fields)  # type: ignore[arg-type]
+    return factories.make_environment("local-env", **overrides)
 
 
 class Recorder:
-    """Runs `engine.run` and keeps every observation, per job."""
+    """Runs `engine.watch` and keeps every observation, per job."""
 
     def __init__(self, engine: LocalEngine) -> None:
         self.engine = engine
@@ -72,7 +46,7 @@ class Recorder:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Recorder:
-        self._task = asyncio.create_task(self.engine.run(self._sink))
+        self._task = asyncio.create_task(self.engine.watch(self._sink))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

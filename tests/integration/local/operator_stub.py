@@ -22,17 +22,21 @@ async def main(data_dir: Path, job_file: Path, sandbox: bool) -> None:
     spec = spec_from_dict(described["spec"])
     job = dataclasses.replace(make_job(""), job_id=described["job_id"], spec=spec)
     settings = Settings(data_dir=data_dir, results_dir=data_dir.parent / "results")
+    from operator_argo.engines.argo.builder import build_workflow  # noqa: PLC0415
     from operator_argo.engines.local.engine import LocalEngine  # noqa: PLC0415
 
     engine = LocalEngine(
-        settings, key_for=lambda env: None, bwrap=shutil.which("bwrap") if sandbox else None
+        settings,
+        build=build_workflow,
+        key_for=lambda env: None,
+        bwrap=shutil.which("bwrap") if sandbox else None,
     )
     await engine.submit(job, make_environment())
 
     async def discard(_: object) -> None:
         return None
 
-    await engine.run(discard)
+    await engine.watch(discard)
 
 
 if __name__ == "__main__":

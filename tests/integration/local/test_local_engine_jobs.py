@@ -10,7 +10,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from operator_argo.config import Settings
-from operator_argo.domain.errors import Unavailable
+from operator_argo.domain.errors import InvalidRequest, Unavailable
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.observation import Observation, Phase
 from operator_argo.domain.status import JobStatus, StopReason
 from operator_argo.engines.local.engine import LocalEngine
@@ -23,6 +24,7 @@ from tests.integration.local.localkit import (
     read,
     replay,
 )
+from tests.kit.clock import VirtualClock
 
 SUM_INPUT = """
 import json, os
@@ -44,7 +46,7 @@ async def test_happy_job_reports_each_step_and_reaches_70(
         final = await recorder.final(job.job_id)
     observations = recorder.of(job.job_id)
     ok, run, done = Phase.SUCCEEDED, Phase.RUNNING, Phase.SUCCEEDED
-    assert name == f"c2d-{job.job_id}"
+    assert name == workflow_name(job.job_id)
     assert [(o.phase, {k: s.phase for k, s in o.steps.items()}) for o in observations] == [
         (run, {"configure": run}),
         (run, {"configure": ok}),
@@ -184,7 +186,8 @@ async def test_delete_stops_and_removes_the_job_directory(
 async def test_observations_wait_out_a_database_outage_and_a_failing_one_is_skipped(
     make_engine: Callable[..., LocalEngine],
 ) -> None:
-    engine = make_engine()
+    clock = VirtualClock()
+    engine = make_engine(clock=clock)
     job = make_job("print('hi')")
     delivered: list[Observation] = []
     dropped: list[Observation] = []
@@ -196,14 +199,14 @@ async def test_observations_wait_out_a_database_outage_and_a_failing_one_is_skip
         calls += 1
         if calls <= 2:  # the first observation meets the database down twice
             raise Unavailable("the database is not reachable")
-        if calls == 4:  # the second one meets a bug: dropped, not retried
+        if calls == 4:  # the second one is refused for good: dropped, not retried
             dropped.append(observation)
-            raise ValueError("a bug in the sink")
+            raise InvalidRequest("an observation the reconciler cannot apply")
         delivered.append(observation)
         if observation.finished:
             done.set()
 
-    loop = asyncio.create_task(engine.run(sink))
+    loop = asyncio.create_task(engine.watch(sink))
     try:
         await engine.submit(job, make_environment())
         await asyncio.wait_for(done.wait(), 60)
@@ -213,6 +216,7 @@ async def test_observations_wait_out_a_database_outage_and_a_failing_one_is_skip
         await asyncio.gather(loop, return_exceptions=True)
     first, *rest = delivered
     assert first.steps["configure"].phase is Phase.RUNNING  # kept through the outage
+    assert clock.slept == [0.5, 1.0]  # offered again with the capped backoff
     assert [s.phase for s in dropped[0].steps.values()] == [Phase.SUCCEEDED]
     assert len(rest) == 4  # everything after the dropped one arrived, in order
     assert rest[-1].finished and rest[-1].steps["publish"].phase is Phase.SUCCEEDED

@@ -14,7 +14,9 @@ import pytest
 
 from operator_argo.config import Settings
 from operator_argo.domain.job import Job, spec_to_dict
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.observation import Phase
+from operator_argo.domain.ports import Takeover
 from operator_argo.domain.status import StopReason
 from operator_argo.engines.local.engine import LocalEngine
 from tests.integration.local.localkit import (
@@ -92,9 +94,10 @@ async def test_killed_operator_leaves_no_algorithm_and_resume_reruns_the_job(
         assert processes_with(marker)
     engine = make_engine(sandbox=sandbox)
     async with Recorder(engine) as recorder:
-        await engine.resume([job], [make_environment()])
+        takeover = await engine.resume([(job, make_environment())])
+        assert takeover == Takeover(submitted={job.job_id: workflow_name(job.job_id)})
         assert not processes_with(marker)  # leftovers are killed before anything runs again
-        await engine.resume([job], {"local-env": make_environment()})  # once only
+        assert await engine.resume([(job, make_environment())]) == Takeover()  # once only
         final = await recorder.final(job.job_id)
     assert final.phase is Phase.SUCCEEDED
     assert (engine.layout(job.job_id).data / "outputs" / "done.txt").read_text() == "done"
@@ -113,7 +116,7 @@ async def test_resume_of_a_stopped_job_only_publishes(
     (layout.data / "logs" / "algorithm.log").write_text("partial log\n")
     engine = make_engine()
     async with Recorder(engine) as recorder:
-        await engine.resume([job], [make_environment()])
+        await engine.resume([(job, make_environment())])
         final = await recorder.final(job.job_id)
     assert set(final.steps) == {"publish"}
     assert final.steps["publish"].phase is Phase.SUCCEEDED
@@ -124,15 +127,15 @@ async def test_resume_of_a_stopped_job_only_publishes(
     assert read(settings.results_dir / log_key) == "partial log\n"
 
 
-async def test_resume_without_the_environment_ends_the_job_with_an_error(
-    make_engine: Callable[..., LocalEngine],
+async def test_a_job_whose_workflow_cannot_be_planned_again_is_refused(
+    settings: Settings,
 ) -> None:
-    job = make_job("print('x')\n", environment="gone")
-    engine = make_engine()
-    async with Recorder(engine) as recorder:
-        await engine.resume([job], [make_environment()])
-        final = await recorder.final(job.job_id, timeout=5)
-    assert final.phase is Phase.ERROR
-    assert final.message == "environment 'gone' is no longer configured"
-    end, _ = replay(job, [final])
-    assert end.is_finished
+    def broken_build(*_: object) -> dict[str, object]:
+        return {"kind": "Workflow"}  # no metadata, no spec: nothing to run
+
+    engine = LocalEngine(settings, build=broken_build, key_for=lambda env: None)
+    job = make_job("print('x')\n")
+    takeover = await engine.resume([(job, make_environment())])
+    assert takeover.submitted == {}
+    assert takeover.refused[job.job_id].startswith("cannot run the workflow again: not a workflow")
+    await engine.close()

@@ -12,6 +12,7 @@ import structlog
 
 from operator_argo.config import IpfsSettings, Settings
 from operator_argo.domain.observation import Phase
+from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.local.engine import LocalEngine
 from tests.integration.local.localkit import Recorder, make_environment, make_job, read
 
@@ -79,7 +80,9 @@ async def test_sandboxed_algorithm_is_confined(
         results_dir=settings.results_dir,
         ipfs=IpfsSettings(url="http://127.0.0.1:1", api_key="ipfs-secret"),
     )
-    engine = LocalEngine(secret_settings, key_for=lambda env: "ab" * 32, bwrap=bwrap)
+    engine = LocalEngine(
+        secret_settings, build=build_workflow, key_for=lambda env: "ab" * 32, bwrap=bwrap
+    )
     try:
         port, accepted = tcp_server
         report = await _probe(engine, port)
@@ -110,7 +113,7 @@ async def test_without_bwrap_jobs_run_plainly_and_say_so(
 ) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with structlog.testing.capture_logs() as logs:
-        engine = LocalEngine.from_settings(settings, key_for=lambda env: None)
+        engine = LocalEngine.from_settings(settings, build=build_workflow, key_for=lambda env: None)
     assert not engine.sandboxed
     assert [e for e in logs if e["event"] == "sandbox_unavailable" and e["log_level"] == "warning"]
     code = (

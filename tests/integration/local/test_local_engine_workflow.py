@@ -9,6 +9,7 @@ import pytest
 
 from operator_argo.config import Settings
 from operator_argo.domain.errors import PermanentEngineError
+from operator_argo.domain.names import workflow_name
 from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.local.workflow import SecretRef, read_workflow
 from tests.integration.local.localkit import make_environment, make_job
@@ -24,7 +25,7 @@ def _container(name: str, deadline: Any = None) -> dict[str, Any]:
 def _workflow(entry: dict[str, Any], **spec: Any) -> dict[str, Any]:
     templates = [entry, *(_container(n) for n in ("configure", "algorithm", "publish"))]
     return {
-        "metadata": {"name": "c2d-x"},
+        "metadata": {"name": workflow_name("x")},
         "spec": {"entrypoint": "main", "templates": templates, **spec},
     }
 
@@ -32,7 +33,7 @@ def _workflow(entry: dict[str, Any], **spec: Any) -> dict[str, Any]:
 def test_the_builders_workflow_reads_as_three_steps(settings: Settings) -> None:
     job, environment = make_job("print(1)"), make_environment(max_job_duration=77)
     plan = read_workflow(build_workflow(job, environment, settings))
-    assert plan.name == f"c2d-{job.job_id}"
+    assert plan.name == workflow_name(job.job_id)
     assert [t.name for t in plan.main] == ["configure", "algorithm"]
     assert plan.exit_handler is not None and plan.exit_handler.name == "publish"
     configure, algorithm = plan.main

@@ -13,9 +13,11 @@ from aiohttp.test_utils import TestClient
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
+from operator_argo.domain.names import workflow_name
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.kube import FakeKube, fake_kube
-from tests.integration.service.conftest import new_job
+from tests.kit.factories import new_job
+from tests.kit.store import claim_next
 from tests.operatorkit import eventually, job_status, running_operator, start_job, status_is
 
 __all__ = ["fake_kube"]
@@ -50,7 +52,7 @@ async def submitted(
 ) -> tuple[str, str]:
     """POST /compute, then wait until the scheduler created the job's workflow."""
     job_id = await start_job(client, body)
-    workflow = f"c2d-{job_id}"
+    workflow = workflow_name(job_id)
     await eventually(lambda: (NS, workflow) in fake_kube.workflows)
     return job_id, workflow
 
@@ -130,7 +132,7 @@ async def test_configure_failure_and_algorithm_deadline(
         await eventually(status_is(client, failed, 32))
 
         late = await start_job(client, raw_request() | {"agreementId": "0x" + "e" * 32})
-        wf = f"c2d-{late}"
+        wf = workflow_name(late)
         await eventually(lambda: (NS, wf) in fake_kube.workflows)  # admitted once the first ended
         fake_kube.set_step(NS, wf, "configure", "Succeeded", exit_code=0)
         fake_kube.set_step(
@@ -161,7 +163,7 @@ async def test_stop_while_queued_and_while_running(
         assert resp.status == 200
         (stopped,) = await resp.json()
         assert (stopped["status"], stopped["stopreq"]) == (70, 1) and stopped["dateFinished"]
-        assert (NS, f"c2d-{queued}") not in fake_kube.workflows
+        assert (NS, workflow_name(queued)) not in fake_kube.workflows
 
         fake_kube.set_step(NS, wf, "configure", "Succeeded", exit_code=0)
         fake_kube.set_step(NS, wf, "algorithm", "Running")
@@ -183,7 +185,7 @@ async def test_stop_while_queued_and_while_running(
         await eventually(status_is(client, running, 70))
         job = await job_status(client, running)
         assert job["stopreq"] == 1 and len(job["results"]) == 2
-        assert (NS, f"c2d-{queued}") not in fake_kube.workflows
+        assert (NS, workflow_name(queued)) not in fake_kube.workflows
 
 
 async def test_a_restarted_operator_finishes_the_job_with_exactly_one_workflow(
@@ -236,7 +238,7 @@ async def test_a_cluster_outage_keeps_jobs_queued_until_it_ends(
     fake_kube.fail_next(3, 503, method="POST")
     async with running_operator(argo_settings) as (runtime, client):
         job_id = await start_job(client, raw_request())
-        wf = f"c2d-{job_id}"
+        wf = workflow_name(job_id)
         await eventually(lambda: (NS, wf) in fake_kube.workflows, timeout=20)
 
         async def recorded() -> bool:
@@ -255,9 +257,9 @@ async def test_a_claim_never_recorded_before_a_crash_is_submitted_at_start(
     # The previous operator claimed the job and died before recording (or even creating) its
     # workflow: the job counts against maxJobs but no workflow will ever report on it.
     job = await job_store.insert_job(new_job(NS))
-    assert await job_store.claim_next(NS, 1) is not None
+    assert await claim_next(job_store, NS, 1) is not None
     async with running_operator(argo_settings) as (runtime, _):
-        wf = f"c2d-{job.job_id}"
+        wf = workflow_name(job.job_id)
         await eventually(lambda: (NS, wf) in fake_kube.workflows)
 
         async def recorded() -> bool:

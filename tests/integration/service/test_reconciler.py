@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.observation import Observation, Phase, StepObservation
 from operator_argo.domain.status import JobStatus
 from operator_argo.service.reconciler import Reconciler
@@ -9,7 +10,7 @@ from operator_argo.storage.base import StoredResults
 from operator_argo.storage.local import LocalStorage
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.engine import RecordingEngine
-from tests.integration.service.conftest import new_job
+from tests.kit.factories import new_job
 
 PUBLISHED = {
     "files": [
@@ -21,7 +22,7 @@ PUBLISHED = {
 
 
 def observe(job_id: str, phase: Phase | None, **steps: StepObservation) -> Observation:
-    return Observation(job_id=job_id, workflow_name=f"c2d-{job_id}", phase=phase, steps=steps)
+    return Observation(job_id=job_id, workflow_name=workflow_name(job_id), phase=phase, steps=steps)
 
 
 def ok(phase: Phase = Phase.SUCCEEDED, **kw: object) -> StepObservation:

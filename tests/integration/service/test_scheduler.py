@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 import pytest
@@ -13,12 +12,16 @@ from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import PermanentEngineError, TransientEngineError, Unavailable
 from operator_argo.domain.job import Job, JobFilter, JobUpdate
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.status import JobStatus, StopReason
 from operator_argo.service.scheduler import PIPELINE_DEPTH, SUBMIT_BATCH, Scheduler
 from operator_argo.store.database import Database
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.engine import RecordingEngine
-from tests.integration.service.conftest import new_job
+from tests.kit.clock import VirtualClock
+from tests.kit.factories import make_environment, new_job
+from tests.kit.store import claim_next
+from tests.operatorkit import eventually
 
 FINISHED = JobUpdate(status=JobStatus.FINISHED, finished=True, results=())
 
@@ -39,7 +42,7 @@ async def test_fifo_per_environment_and_never_more_than_max_jobs(
     assert await scheduler.run_once() == 1
     assert engine.submitted[-1] == jobs[2].job_id
     stored = await job_store.get_job(jobs[2].job_id)
-    assert stored is not None and stored.workflow_name == f"c2d-{jobs[2].job_id}"
+    assert stored is not None and stored.workflow_name == workflow_name(jobs[2].job_id)
 
 
 async def test_cluster_outage_leaves_jobs_queued_and_retries(
@@ -149,24 +152,56 @@ async def test_claims_never_recorded_are_submitted_again_and_recorded_ones_are_n
     done = await job_store.insert_job(new_job("env-a"))
     claimed = await job_store.claim_batch("env-a", 2, 2)
     assert {job.job_id for job in claimed} == {lost.job_id, done.job_id}
-    await job_store.record_submission(done.job_id, f"c2d-{done.job_id}")
+    await job_store.record_submission(done.job_id, workflow_name(done.job_id))
     engine = RecordingEngine()
-    assert await Scheduler(service_settings, job_store, engine).resubmit_unrecorded() == 1
+    await Scheduler(service_settings, job_store, engine).take_over()
     assert engine.submitted == [lost.job_id]
     stored = await job_store.get_job(lost.job_id)
-    assert stored is not None and stored.workflow_name == f"c2d-{lost.job_id}"
+    assert stored is not None and stored.workflow_name == workflow_name(lost.job_id)
 
 
-async def test_an_unreachable_engine_at_start_puts_the_unrecorded_claim_back(
+async def test_an_unreachable_engine_at_start_keeps_the_claim_and_the_loop_takes_over_later(
     service_settings: Settings, job_store: PostgresJobStore
 ) -> None:
     lost = await job_store.insert_job(new_job("env-a"))
-    assert await job_store.claim_next("env-a", 2) is not None
-    engine = RecordingEngine(fail_with=TransientEngineError("down"), fail_times=1)
-    with contextlib.suppress(TransientEngineError):
-        await Scheduler(service_settings, job_store, engine).resubmit_unrecorded()
+    assert await claim_next(job_store, "env-a", 2) is not None
+    engine = RecordingEngine(fail_with=TransientEngineError("down"), fail_times=2)
+    clock = VirtualClock()
+    scheduler = Scheduler(service_settings, job_store, engine, clock=clock)
+    with pytest.raises(TransientEngineError):
+        await scheduler.take_over()
     stored = await job_store.get_job(lost.job_id)
-    assert stored is not None and stored.submitted_at is None  # queued again for the scheduler
+    assert stored is not None and stored.submitted_at is not None and not stored.workflow_name
+
+    loop = asyncio.create_task(scheduler.run())
+    try:
+        await eventually(lambda: engine.submitted == [lost.job_id])
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+    assert clock.slept[0] == 1.0  # the take-over failed once more and backed off
+    stored = await job_store.get_job(lost.job_id)
+    assert stored is not None and stored.workflow_name == workflow_name(lost.job_id)
+
+
+async def test_take_over_ends_jobs_whose_environment_is_gone_or_workflow_is_refused(
+    settings_factory: Callable[..., Settings], job_store: PostgresJobStore
+) -> None:
+    gone = await job_store.insert_job(new_job("env-gone"))
+    refused = await job_store.insert_job(new_job("env-a"))
+    for env in ("env-gone", "env-a"):
+        assert await claim_next(job_store, env, 5) is not None
+    only_a = settings_factory(environments=(make_environment("env-a"),))
+    engine = RecordingEngine(fail_with=PermanentEngineError("invalid workflow"), fail_times=1)
+    await Scheduler(only_a, job_store, engine).take_over()
+    for job_id, error in (
+        (gone.job_id, "environment 'env-gone' is no longer configured"),
+        (refused.job_id, "invalid workflow"),
+    ):
+        stored = await job_store.get_job(job_id)
+        assert stored is not None and stored.status is JobStatus.FINISHED
+        assert stored.error == error and stored.date_finished is not None
+    assert sorted(engine.deleted) == sorted([gone.job_id, refused.job_id])
 
 
 @pytest.fixture
@@ -217,7 +252,7 @@ async def test_the_next_batch_is_claimed_while_the_cluster_answers_the_previous_
     assert sorted(engine.submitted) == sorted(job.job_id for job in jobs)
     for job in jobs:
         stored = await job_store.get_job(job.job_id)
-        assert stored is not None and stored.workflow_name == f"c2d-{job.job_id}"
+        assert stored is not None and stored.workflow_name == workflow_name(job.job_id)
 
 
 async def test_an_outage_stops_claiming_lets_batches_in_flight_finish_and_loses_no_job(
@@ -272,7 +307,8 @@ async def test_a_cancelled_pass_cancels_its_batches_and_leaves_their_claims_to_r
         await task
 
     assert gate.cancelled == SUBMIT_BATCH * PIPELINE_DEPTH and gate.waiting == 0
-    assert await scheduler.resubmit_unrecorded() == SUBMIT_BATCH * PIPELINE_DEPTH
+    await scheduler.take_over()
+    assert len(engine.submitted) == SUBMIT_BATCH * PIPELINE_DEPTH
     assert await scheduler.run_once() == len(jobs) - SUBMIT_BATCH * PIPELINE_DEPTH
     assert sorted(engine.submitted) == sorted(job.job_id for job in jobs)
 
@@ -305,7 +341,7 @@ async def test_a_failed_claim_lets_the_batch_in_flight_finish_and_record(
     assert len(engine.submitted) == SUBMIT_BATCH
     for job_id in engine.submitted:  # created and recorded, not cancelled half-way
         stored = await job_store.get_job(job_id)
-        assert stored is not None and stored.workflow_name == f"c2d-{job_id}"
+        assert stored is not None and stored.workflow_name == workflow_name(job_id)
     assert await Scheduler(roomy_settings, job_store, engine).run_once() == len(jobs) - SUBMIT_BATCH
 
 
@@ -328,14 +364,13 @@ async def test_a_database_outage_makes_the_loop_back_off_not_crash(
             return await job_store.claim_batch(environment, max_jobs, limit)
 
     engine = RecordingEngine()
-    loop = asyncio.create_task(Scheduler(service_settings, DownOnce(), engine).run())  # type: ignore[arg-type]
+    clock = VirtualClock()
+    scheduler = Scheduler(service_settings, DownOnce(), engine, clock=clock)  # type: ignore[arg-type]
+    loop = asyncio.create_task(scheduler.run())
     try:
-        for _ in range(300):  # the first retry comes after a 1 s backoff
-            if engine.submitted:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: engine.submitted == [job.job_id])
         assert not loop.done(), "the loop must survive the outage"
-        assert engine.submitted == [job.job_id]
     finally:
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
+    assert clock.slept[0] == 1.0  # backed off once, in virtual time

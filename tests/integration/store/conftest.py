@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import pytest
@@ -12,11 +11,11 @@ from operator_argo.domain.job import (
     AlgorithmSpec,
     ContainerSpec,
     InputSpec,
-    JobId,
     JobSpec,
     NewJob,
     RemoteSource,
 )
+from tests.kit import factories
 
 SPEC = JobSpec(
     inputs=(
@@ -40,16 +39,16 @@ def new_job(
     environment: str = "env-a",
     chain_id: int | None = 8996,
 ) -> NewJob:
-    """A queued-to-be job with a fresh id and (unless given) a fresh agreement id."""
-    return NewJob(
-        job_id=JobId(uuid.uuid4().hex),
+    """A queued-to-be job with every optional field set (a fresh agreement id unless given)."""
+    optional = {} if agreement_id is None else {"agreement_id": agreement_id}
+    return factories.new_job(
+        environment,
         owner=Address(owner),
-        agreement_id=agreement_id or f"agr-{uuid.uuid4().hex[:12]}",
-        environment=environment,
         spec=SPEC,
         chain_id=chain_id,
         provider_address="0x00000000000000000000000000000000000000aa",
         valid_until=1_900_000_000,
+        **optional,
     )
 
 

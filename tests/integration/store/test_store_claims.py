@@ -6,9 +6,11 @@ import asyncio
 from collections.abc import Callable
 
 from operator_argo.domain.job import JobUpdate, NewJob
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.status import JobStatus
 from operator_argo.store.database import Database
 from operator_argo.store.jobs import PostgresJobStore
+from tests.kit.store import claim_next
 
 MakeJob = Callable[..., NewJob]
 
@@ -18,10 +20,10 @@ async def test_claims_are_fifo_per_environment(
 ) -> None:
     a = [await job_store.insert_job(make_job(environment="env-a")) for _ in range(3)]
     b = await job_store.insert_job(make_job(environment="env-b"))
-    claimed_a = [await job_store.claim_next("env-a", 10) for _ in range(4)]
+    claimed_a = [await claim_next(job_store, "env-a", 10) for _ in range(4)]
     assert [job.job_id for job in claimed_a if job] == [job.job_id for job in a]
     assert claimed_a[3] is None
-    claimed_b = await job_store.claim_next("env-b", 10)
+    claimed_b = await claim_next(job_store, "env-b", 10)
     assert claimed_b is not None and claimed_b.job_id == b.job_id
     assert claimed_b.submitted_at is not None and claimed_b.status is JobStatus.QUEUED
 
@@ -30,12 +32,12 @@ async def test_claims_stop_at_max_jobs_and_resume_when_one_finishes(
     job_store: PostgresJobStore, make_job: MakeJob
 ) -> None:
     jobs = [await job_store.insert_job(make_job()) for _ in range(3)]
-    first = await job_store.claim_next("env-a", 2)
-    second = await job_store.claim_next("env-a", 2)
+    first = await claim_next(job_store, "env-a", 2)
+    second = await claim_next(job_store, "env-a", 2)
     assert first is not None and second is not None
-    assert await job_store.claim_next("env-a", 2) is None
+    assert await claim_next(job_store, "env-a", 2) is None
     await job_store.apply_update(first.job_id, JobUpdate(status=JobStatus.FINISHED, finished=True))
-    third = await job_store.claim_next("env-a", 2)
+    third = await claim_next(job_store, "env-a", 2)
     assert third is not None and third.job_id == jobs[2].job_id
 
 
@@ -44,16 +46,16 @@ async def test_release_claim_puts_the_job_back_first_in_line(
 ) -> None:
     first = await job_store.insert_job(make_job())
     await job_store.insert_job(make_job())
-    claimed = await job_store.claim_next("env-a", 1)
+    claimed = await claim_next(job_store, "env-a", 1)
     assert claimed is not None and claimed.job_id == first.job_id
-    await job_store.record_submission(first.job_id, f"c2d-{first.job_id}")
+    await job_store.record_submission(first.job_id, workflow_name(first.job_id))
     recorded = await job_store.get_job(first.job_id)
-    assert recorded is not None and recorded.workflow_name == f"c2d-{first.job_id}"
+    assert recorded is not None and recorded.workflow_name == workflow_name(first.job_id)
     assert recorded.submitted_at == claimed.submitted_at
     await job_store.release_claim(first.job_id)
     released = await job_store.get_job(first.job_id)
     assert released is not None and released.submitted_at is None and released.workflow_name is None
-    again = await job_store.claim_next("env-a", 1)
+    again = await claim_next(job_store, "env-a", 1)
     assert again is not None and again.job_id == first.job_id
 
 
@@ -61,12 +63,16 @@ async def test_release_claim_leaves_a_started_job_alone(
     job_store: PostgresJobStore, make_job: MakeJob
 ) -> None:
     job = await job_store.insert_job(make_job())
-    await job_store.claim_next("env-a", 1)
-    await job_store.record_submission(job.job_id, "c2d-x")
+    await claim_next(job_store, "env-a", 1)
+    await job_store.record_submission(job.job_id, workflow_name("x"))
     await job_store.apply_update(job.job_id, JobUpdate(status=JobStatus.CONFIGURING))
     await job_store.release_claim(job.job_id)
     after = await job_store.get_job(job.job_id)
-    assert after is not None and after.submitted_at is not None and after.workflow_name == "c2d-x"
+    assert (
+        after is not None
+        and after.submitted_at is not None
+        and after.workflow_name == workflow_name("x")
+    )
 
 
 async def test_concurrent_claimers_never_exceed_max_jobs(
@@ -88,7 +94,7 @@ async def test_concurrent_claimers_never_exceed_max_jobs(
         nonlocal peak
         idle = 0
         while idle < 20:
-            job = await own.claim_next("env-h", max_jobs)
+            job = await claim_next(own, "env-h", max_jobs)
             active = (await own.count_active()).get("env-h", 0)
             peak = max(peak, active)
             assert active <= max_jobs

@@ -11,6 +11,7 @@ from operator_argo.domain.errors import Conflict, InvalidRequest
 from operator_argo.domain.job import JobFilter, JobUpdate, NewJob
 from operator_argo.domain.status import JobStatus, StopReason
 from operator_argo.store.jobs import PostgresJobStore
+from tests.kit.store import claim_next
 
 MakeJob = Callable[..., NewJob]
 
@@ -117,9 +118,9 @@ async def test_request_stop_finishes_unclaimed_jobs_at_once(
     queued = await job_store.insert_job(make_job(owner=owner))
     claimed = await job_store.insert_job(make_job(owner=owner))
     other = await job_store.insert_job(make_job())
-    assert (await job_store.claim_next("env-a", 10)).job_id == queued.job_id  # type: ignore[union-attr]
+    assert (await claim_next(job_store, "env-a", 10)).job_id == queued.job_id  # type: ignore[union-attr]
     await job_store.release_claim(queued.job_id)
-    assert (await job_store.claim_next("env-a", 1)).job_id == queued.job_id  # type: ignore[union-attr]
+    assert (await claim_next(job_store, "env-a", 1)).job_id == queued.job_id  # type: ignore[union-attr]
     # now `queued` is claimed; stop the other one while it is still unclaimed
     stopped = await job_store.request_stop(JobFilter(job_id=claimed.job_id))
     assert [job.job_id for job in stopped] == [claimed.job_id]
@@ -154,16 +155,16 @@ async def test_stopped_queued_job_is_never_claimed(
     first = await job_store.insert_job(make_job())
     second = await job_store.insert_job(make_job())
     await job_store.request_stop(JobFilter(job_id=first.job_id))
-    claimed = await job_store.claim_next("env-a", 10)
+    claimed = await claim_next(job_store, "env-a", 10)
     assert claimed is not None and claimed.job_id == second.job_id
-    assert await job_store.claim_next("env-a", 10) is None
+    assert await claim_next(job_store, "env-a", 10) is None
 
 
 async def test_request_stop_keeps_a_deadline_reason(
     job_store: PostgresJobStore, make_job: MakeJob
 ) -> None:
     job = await job_store.insert_job(make_job())
-    await job_store.claim_next("env-a", 1)
+    await claim_next(job_store, "env-a", 1)
     running = JobUpdate(status=JobStatus.RUNNING, stopreq=StopReason.DEADLINE)
     assert await job_store.apply_update(job.job_id, running) is not None
     (after,) = await job_store.request_stop(JobFilter(job_id=job.job_id))
@@ -185,8 +186,8 @@ async def test_running_jobs_and_counts(job_store: PostgresJobStore, make_job: Ma
     removed = await job_store.insert_job(make_job(environment="env-b"))
     await job_store.mark_removed(removed.job_id)
     assert await job_store.count_active() == {}
-    await job_store.claim_next("env-a", 5)
-    await job_store.claim_next("env-b", 5)
+    await claim_next(job_store, "env-a", 5)
+    await claim_next(job_store, "env-b", 5)
     assert await job_store.count_active() == {"env-a": 1, "env-b": 1}
     assert [j.job_id for j in await job_store.running_jobs()] == [a1.job_id, a2.job_id, b1.job_id]
     assert [j.job_id for j in await job_store.jobs_to_resume()] == [a1.job_id, b1.job_id]

@@ -104,11 +104,3 @@ async def test_final_status_sets_date_finished_even_without_the_flag(
     job = await job_store.insert_job(make_job())
     after = await job_store.apply_update(job.job_id, JobUpdate(status=JobStatus.ALGORITHM_FAILED))
     assert after is not None and after.date_finished is not None
-
-
-async def test_set_error_keeps_the_status(job_store: PostgresJobStore, make_job: MakeJob) -> None:
-    job = await job_store.insert_job(make_job())
-    await job_store.set_error(job.job_id, "engine unreachable, retrying")
-    after = await job_store.get_job(job.job_id)
-    assert after is not None and after.error == "engine unreachable, retrying"
-    assert after.status is JobStatus.QUEUED

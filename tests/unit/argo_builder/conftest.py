@@ -19,7 +19,7 @@ from operator_argo.engines.argo.builder_request import job_from_request
 def environment() -> Environment:
     return Environment(
         id="ocean-compute",
-        namespace="c2d-jobs",
+        namespace="compute-jobs",
         cpu_number=2,
         ram_gb=3,
         disk_gb=7,

@@ -12,6 +12,7 @@ from argo_builder_support import NOW, SHARED, TEMPLATES, load_request
 
 from operator_argo.domain.errors import InvalidRequest, NotFound
 from operator_argo.domain.job import RemoteSource
+from operator_argo.domain.names import workflow_name
 from operator_argo.engines.argo.builder_request import job_from_request
 from operator_argo.engines.argo.manifest import (
     REGENERATE,
@@ -78,9 +79,9 @@ def test_render_request_is_yaml_of_the_workflow() -> None:
     body["_comment"] = "ignored"
     text = render_request(body, TEMPLATE_SETTINGS, now=NOW)
     assert yaml.safe_load(text) == render_workflow(body, TEMPLATE_SETTINGS, now=NOW)
-    assert yaml.safe_load(text)["metadata"]["name"] == f"c2d-{RENDER_JOB_ID}"
+    assert yaml.safe_load(text)["metadata"]["name"] == workflow_name(RENDER_JOB_ID)
     other = render_request(body, TEMPLATE_SETTINGS, job_id="b" * 32, now=NOW)
-    assert yaml.safe_load(other)["metadata"]["name"] == f"c2d-{'b' * 32}"
+    assert yaml.safe_load(other)["metadata"]["name"] == workflow_name("b" * 32)
 
 
 def test_render_request_needs_a_known_environment() -> None:

@@ -11,9 +11,11 @@ import pytest
 from argo_builder_support import JOB_ID, NOW, env_of, steps_of, walk
 
 from operator_argo.config import Settings
+from operator_argo.domain.deadlines import DEADLINE_MARGIN
 from operator_argo.domain.environment import Environment, KeySource
 from operator_argo.domain.job import Job, spec_from_dict, spec_to_dict
-from operator_argo.engines.argo.builder import DEADLINE_MARGIN, build_workflow
+from operator_argo.domain.names import workflow_name
+from operator_argo.engines.argo.builder import build_workflow
 
 Build = Callable[..., dict[str, Any]]
 STEPS = ("configure", "algorithm", "publish")
@@ -23,8 +25,8 @@ def test_identity_and_placement(build: Build) -> None:
     wf = build()
     assert wf["apiVersion"] == "argoproj.io/v1alpha1"
     assert wf["kind"] == "Workflow"
-    assert wf["metadata"]["name"] == f"c2d-{JOB_ID}"
-    assert wf["metadata"]["namespace"] == "c2d-jobs"
+    assert wf["metadata"]["name"] == workflow_name(JOB_ID)
+    assert wf["metadata"]["namespace"] == "compute-jobs"
 
 
 def test_labels_and_annotations(build: Build, job: Job) -> None:

@@ -3,17 +3,14 @@
 import datetime as dt
 
 from operator_argo.domain.job import (
-    Address,
-    AlgorithmSpec,
-    ContainerSpec,
-    InputSpec,
     Job,
     JobId,
-    JobSpec,
 )
+from operator_argo.domain.names import workflow_name
 from operator_argo.domain.observation import Observation, Phase, StepObservation
 from operator_argo.domain.progress import decide_update
 from operator_argo.domain.status import JobStatus, StopReason
+from tests.kit import factories
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 PUBLISHED = {
@@ -26,21 +23,8 @@ PUBLISHED = {
 
 
 def make_job(status: JobStatus = JobStatus.QUEUED, stopreq: StopReason = StopReason.NONE) -> Job:
-    spec = JobSpec(
-        inputs=(InputSpec(index=0, did="did:op:abc", urls=("http://127.0.0.1/x",)),),
-        algorithm=AlgorithmSpec(
-            did=None, container=ContainerSpec(entrypoint="python $ALGO", image="python")
-        ),
-    )
-    return Job(
-        job_id=JobId("a" * 32),
-        owner=Address("0xowner"),
-        agreement_id="0xagreement",
-        environment="env",
-        spec=spec,
-        status=status,
-        stopreq=stopreq,
-        date_created=T0,
+    return factories.make_job(
+        "env", job_id=JobId("a" * 32), status=status, stopreq=stopreq, date_created=T0
     )
 
 
@@ -49,7 +33,9 @@ def step(phase: Phase, exit_code: int | None = None, **kw: object) -> StepObserv
 
 
 def observe(phase: Phase | None, **steps: StepObservation) -> Observation:
-    return Observation(job_id="a" * 32, workflow_name="c2d-" + "a" * 32, phase=phase, steps=steps)
+    return Observation(
+        job_id="a" * 32, workflow_name=workflow_name("a" * 32), phase=phase, steps=steps
+    )
 
 
 def test_happy_path_walks_every_status_in_order() -> None:

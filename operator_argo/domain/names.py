@@ -1,0 +1,39 @@
+"""Wire names: what operator-argo calls its workflows and the labels and annotations it writes.
+
+The one home of these names: the workflow builder writes them, status parsing and the watcher
+read them, the local engine names its runs with them. The chart's NetworkPolicies select job
+pods by the step and network labels, and operators filter the Argo UI by the others
+(docs/operations.md), so changing one is a breaking change.
+"""
+
+from __future__ import annotations
+
+WORKFLOW_PREFIX = "c2d-"
+MANAGED_BY = "operator-argo"
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+JOB_ID_LABEL = "operator-argo/job-id"
+ENVIRONMENT_LABEL = "operator-argo/environment"
+OWNER_LABEL = "operator-argo/owner"
+STEP_LABEL = "operator-argo/step"  # configure, algorithm or publish
+NETWORK_LABEL = "operator-argo/network"  # allow or deny (the algorithm's egress)
+
+TITLE_ANNOTATION = "workflows.argoproj.io/title"
+DESCRIPTION_ANNOTATION = "workflows.argoproj.io/description"
+AGREEMENT_ANNOTATION = "operator-argo/agreement-id"
+
+# Written by Argo, read by us: a finished workflow carries this label with value "true".
+COMPLETED_LABEL = "workflows.argoproj.io/completed"
+# The output parameter the configure and publish steps report their JSON result in.
+RESULT_PARAMETER = "result"
+
+
+def workflow_name(job_id: str) -> str:
+    """The name of a job's workflow."""
+    return f"{WORKFLOW_PREFIX}{job_id}"
+
+
+def job_id_of(workflow: str) -> str:
+    """The job id in a workflow name (the name itself when it lacks the prefix)."""
+    return workflow.removeprefix(WORKFLOW_PREFIX)

@@ -1,0 +1,1 @@
+"""The test kit: factories for domain objects, a virtual clock, and the test data's home."""

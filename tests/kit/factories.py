@@ -1,0 +1,76 @@
+"""Factories for the domain objects tests need: specs, new and stored jobs, environments.
+
+One home for "a job" in every test folder; each factory takes keyword overrides of the domain
+type's fields, so a test names only what it is about.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from operator_argo.domain.environment import Environment
+from operator_argo.domain.job import (
+    Address,
+    AlgorithmSpec,
+    ContainerSpec,
+    InputSpec,
+    Job,
+    JobId,
+    JobSpec,
+    NewJob,
+)
+from operator_argo.domain.status import JobStatus
+
+OWNER = Address("0x" + "ab" * 20)
+CONTAINER = ContainerSpec(entrypoint="python $ALGO", image="python", tag="3.11")
+
+
+def make_spec(
+    *,
+    rawcode: str = "print('hi')",
+    urls: Sequence[str] = ("http://127.0.0.1:1/a.csv",),
+    entrypoint: str = "python $ALGO",
+    **algorithm: Any,
+) -> JobSpec:
+    """A one-stage spec: one URL input (none when `urls` is empty) and a raw-code algorithm."""
+    inputs = (InputSpec(index=0, did="did:op:" + "ab" * 32, urls=tuple(urls)),) if urls else ()
+    container = dataclasses.replace(CONTAINER, entrypoint=entrypoint)
+    return JobSpec(
+        inputs=inputs,
+        algorithm=AlgorithmSpec(did=None, container=container, rawcode=rawcode, **algorithm),
+    )
+
+
+def new_id() -> JobId:
+    return JobId(uuid.uuid4().hex)
+
+
+def _fields(environment: str) -> dict[str, Any]:
+    return {
+        "job_id": new_id(),
+        "owner": OWNER,
+        "agreement_id": f"agr-{uuid.uuid4().hex}",
+        "environment": environment,
+        "spec": make_spec(),
+    }
+
+
+def new_job(environment: str = "env-a", **overrides: Any) -> NewJob:
+    """A job as POST /compute hands it to the store: fresh id and agreement id."""
+    return NewJob(**(_fields(environment) | overrides))
+
+
+def make_job(environment: str = "env-a", **overrides: Any) -> Job:
+    """A job as the store returns it: queued, created now, unless overridden."""
+    stored = {"status": JobStatus.QUEUED, "date_created": dt.datetime.now(dt.UTC)}
+    return Job(**(_fields(environment) | stored | overrides))
+
+
+def make_environment(env_id: str = "env-a", **overrides: Any) -> Environment:
+    """An environment whose namespace is its id, with the domain's defaults otherwise."""
+    fields: dict[str, Any] = {"id": env_id, "namespace": env_id}
+    return Environment(**(fields | overrides))
