@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from operator_argo.config import positive_number
+from operator_argo.config_readers import positive_number
 from operator_argo.domain.errors import ConfigurationError
 from operator_argo.domain.job import JobSpec, spec_from_dict
 

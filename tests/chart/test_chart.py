@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from operator_argo.config import load_settings
+from operator_argo.config import declarations, load_settings
 
 from .conftest import (
     CHART,
@@ -324,12 +324,8 @@ def test_production_extras(production_render: Rendered) -> None:
 
 
 def config_env_names() -> set[str]:
-    """Every environment variable name operator_argo/config.py reads."""
-    source = (ROOT / "operator_argo" / "config.py").read_text()
-    names = set(re.findall(r"_(?:text|int|float|bool|choice)\(env, \"([A-Z0-9_-]+)\"", source))
-    names |= set(re.findall(r"env\.get\(\"([A-Z0-9_-]+)\"", source))
-    assert "POSTGRES_HOST" in names and "OPERATOR_ENVIRONMENTS" in names
-    return names
+    """Every environment variable name a declared setting is read from (and its aliases)."""
+    return {name for declared in declarations() for name in declared.names}
 
 
 # Read by config.py but deliberately not set by the chart, with the reason.

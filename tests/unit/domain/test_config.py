@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from operator_argo.config import load_settings
+from operator_argo.config import PRIVATE_KEY, declarations, load_settings
 from operator_argo.domain.errors import ConfigurationError
 
 
@@ -104,3 +104,52 @@ def test_nonce_window_defaults_to_ten_minutes_of_nanoseconds_and_zero_turns_it_o
     assert load_settings({}).nonce_window == 600 * 10**9
     assert load_settings({"OPERATOR_NONCE_WINDOW": "0"}).nonce_window == 0
     assert load_settings({"OPERATOR_NONCE_WINDOW": "5"}).nonce_window == 5
+
+
+class RecordingEnv(dict[str, str]):
+    """An environment that remembers every variable asked for."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(str(key))
+        return super().__contains__(key)
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+
+def test_every_variable_read_is_declared_and_every_declaration_is_read() -> None:
+    env = RecordingEnv({})
+    load_settings(env)
+    declared = {name for item in declarations() for name in item.names}
+    assert env.asked == declared
+
+
+SECRETS = {
+    "POSTGRES_PASSWORD": "pg-password-3f1c",
+    "OPERATOR_S3_SECRET_KEY": "s3-secret-9a7e",
+    "OPERATOR_S3_ACCESS_KEY": "s3-access-5d2b",
+    "X_API_KEY": "ipfs-key-8c4d",
+    "CLIENT_ID": "ipfs-client-1e6f",
+}
+
+
+def test_secret_settings_are_declared_secret_and_kept_out_of_repr() -> None:
+    settings = load_settings(SECRETS | {"OPERATOR_STORAGE": "s3", "OPERATOR_S3_BUCKET": "b"})
+    assert settings.postgres_password == SECRETS["POSTGRES_PASSWORD"]
+    assert settings.s3.secret_key == SECRETS["OPERATOR_S3_SECRET_KEY"]
+    assert settings.ipfs.api_key == SECRETS["X_API_KEY"]
+    secret = {item.env for item in declarations() if item.secret}
+    assert secret == set(SECRETS) | {PRIVATE_KEY.env}
+    shown = repr(settings) + str(settings)
+    for value in SECRETS.values():
+        assert value not in shown
+    assert "postgres_port=5432" in shown  # the rest is still there to read
