@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from eth_account import Account
 
 from operator_argo.config import Settings
 from operator_argo.domain.job import Address, JobUpdate, ResultFile
@@ -277,3 +278,37 @@ async def test_serve_on_the_argo_engine_runs_a_job_to_70(
         async with session.get(f"{base}/api/v1/operator/getResult", params=params) as resp:
             assert await resp.read() == b"hello"
     assert event_loops(proc) == ["uvloop"]
+
+
+async def test_no_secret_reaches_a_log_line_of_a_start_up(
+    operator_process: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    secrets = {
+        "POSTGRES_PASSWORD": "pg-password-7c1e",
+        "OPERATOR_S3_ACCESS_KEY": "s3-access-2b9d",
+        "OPERATOR_S3_SECRET_KEY": "s3-secret-4f0a",
+        "X_API_KEY": "ipfs-key-9e3c",
+        "CLIENT_ID": "ipfs-client-6a5b",
+        "OPERATOR_PRIVATE_KEY": "5c" * 32,
+    }
+    proc = operator_process(
+        **secrets,
+        OPERATOR_ENVIRONMENTS="",  # the default environment, keyed by OPERATOR_PRIVATE_KEY
+        LOG_LEVEL="debug",
+    )
+    base = proc.base_url  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, base)
+        async with session.get(f"{base}/api/v1/operator/environments") as resp:
+            (environment,) = await resp.json()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    lines = proc.log_path.read_text().splitlines()  # type: ignore[attr-defined]
+    events = [json.loads(line)["event"] for line in lines]
+    assert "operator_listening" in events and "operator_stopping" in events
+    for name, value in secrets.items():
+        leaking = [line for line in lines if value in line]
+        assert not leaking, f"{name} appears in the log: {leaking[0]}"
+    # The key was used (its address is the environment's), it was simply never shown.
+    expected = Account.from_key(secrets["OPERATOR_PRIVATE_KEY"]).address
+    assert environment["consumerAddress"].lower() == expected.lower()

@@ -11,7 +11,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,10 +32,8 @@ from operator_argo.service.jobs import JobService
 from operator_argo.store.database import Database
 from operator_argo.store.jobs import PostgresJobStore
 from operator_argo.store.migrate import migrate
+from tests.kit.data import OCEAN_EXAMPLES as EXAMPLES
 
-# Copies of the contract's example bodies (shared/ocean/examples), kept with the tests so a
-# fresh clone runs them as they are.
-EXAMPLES = Path(__file__).resolve().parent / "examples"
 PREFIX = "/api/v1/operator"
 ADMIN = "0xAdm1n000000000000000000000000000000000001"
 ENVIRONMENTS = (

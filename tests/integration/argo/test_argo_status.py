@@ -1,4 +1,4 @@
-"""Status parsing of real Argo Workflow objects (../shared/argo/fixtures) and of odd ones."""
+"""Status parsing of real Argo Workflow objects (tests/data/argo/fixtures) and of odd ones."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import copy
 import datetime as dt
 import gzip
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +23,8 @@ from operator_argo.engines.argo.status import (
     parse_time,
     parse_workflow,
 )
+from tests.kit.data import ARGO_FIXTURES as FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "argo" / "fixtures"
 EXPECTED = {
     "01": WorkflowState.SUCCEEDED,
     "02": WorkflowState.SUCCEEDED,

@@ -16,6 +16,7 @@ from operator_argo.domain.environment import Environment
 from operator_argo.domain.names import workflow_name
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.kube import FakeKube, fake_kube
+from tests.kit.data import OCEAN_EXAMPLES
 from tests.kit.factories import new_job
 from tests.kit.store import claim_next
 from tests.operatorkit import eventually, job_status, running_operator, start_job, status_is
@@ -23,7 +24,7 @@ from tests.operatorkit import eventually, job_status, running_operator, start_jo
 __all__ = ["fake_kube"]
 
 NS = "ocean-compute"
-EXAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "ocean" / "examples"
+EXAMPLES = OCEAN_EXAMPLES
 
 
 def raw_request() -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +24,7 @@ from operator_argo.domain.job import (
     ResultFile,
 )
 from operator_argo.domain.status import JobStatus
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "integration" / "api" / "examples"
+from tests.kit.data import OCEAN_EXAMPLES as EXAMPLES
 
 
 def _example(name: str) -> dict[str, Any]:

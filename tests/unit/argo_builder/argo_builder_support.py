@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-SHARED = REPO_ROOT / "../shared"
 TEMPLATES = REPO_ROOT / "templates"
 NOW = dt.datetime.fromtimestamp(1_700_000_000, dt.UTC)
 JOB_ID = "a" * 32

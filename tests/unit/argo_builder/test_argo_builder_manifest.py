@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from argo_builder_support import NOW, SHARED, TEMPLATES, load_request
+from argo_builder_support import NOW, TEMPLATES, load_request
 
 from operator_argo.domain.errors import InvalidRequest, NotFound
 from operator_argo.domain.job import RemoteSource
@@ -25,6 +25,7 @@ from operator_argo.engines.argo.manifest import (
     render_templates,
     render_workflow,
 )
+from tests.kit.data import OCEAN_EXAMPLES
 
 
 def test_published_algorithm_request_becomes_a_job() -> None:
@@ -109,9 +110,7 @@ def test_templates_say_they_are_generated_and_how() -> None:
 
 def test_template_requests_are_the_contract_examples() -> None:
     for name in ("published-algo", "raw-algo"):
-        example = (
-            SHARED / "ocean" / "examples" / f"POST-compute.request.provider-v2.1.6.{name}.json"
-        )
+        example = OCEAN_EXAMPLES / f"POST-compute.request.provider-v2.1.6.{name}.json"
         expected = json.loads(example.read_text(encoding="utf-8"))
         expected.pop("_comment", None)
         assert load_request(f"{name}.json") == expected

@@ -13,10 +13,11 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from argo_builder_support import NOW, SHARED, TEMPLATES, load_request
+from argo_builder_support import NOW, TEMPLATES, load_request
 
 from operator_argo.config import IpfsSettings, S3Settings, Settings
 from operator_argo.engines.argo.manifest import TEMPLATE_CASES, TEMPLATE_SETTINGS, render_workflow
+from tests.kit.data import ARGO_SCHEMA
 
 WORKFLOW = "io.argoproj.workflow.v1alpha1.Workflow"
 INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -24,7 +25,7 @@ INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads((SHARED / "argo" / "schema.json").read_text(encoding="utf-8"))
+    schema = json.loads(ARGO_SCHEMA.read_text(encoding="utf-8"))
     definitions = schema["definitions"]
     # Upstream declares IntOrString as a string; the CRD accepts both (x-kubernetes-int-or-string).
     definitions[INT_OR_STRING] = {"type": ["integer", "string"]}
