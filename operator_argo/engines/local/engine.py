@@ -194,12 +194,6 @@ class LocalEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._runs.clear()
 
-    async def wait(self, job_id: str) -> None:
-        """Until the job's workflow has ended (for tests and benchmarks)."""
-        known = self._runs.get(job_id)
-        if known is not None:
-            await asyncio.shield(known[1])
-
     # --- internals -----------------------------------------------------------------------------
 
     def _plan(self, job: Job, environment: Environment) -> WorkflowPlan:
