@@ -51,7 +51,8 @@ STEP_HELP = {
   OPERATOR_JOB_SPEC      the job's inputs and algorithm as JSON (required)
   OPERATOR_ENV_KEY       the environment's key, which signs provider downloads
   OPERATOR_MAX_INPUT_BYTES  most bytes all downloads together may take
-  OPERATOR_HTTP_TIMEOUT  seconds: connect and read timeout of each request (default {DEFAULT_HTTP_TIMEOUT:g})
+  OPERATOR_HTTP_TIMEOUT  seconds: connect and read timeout of each request
+                         (default {DEFAULT_HTTP_TIMEOUT:g})
   OPERATOR_HTTP_RETRIES  attempts per request (default {DEFAULT_HTTP_RETRIES})
 """,
     "publish": "environment:\n"
