@@ -1,9 +1,11 @@
-"""A real Kubernetes control plane (etcd + kube-apiserver) on 127.0.0.1 for integration tests.
+"""A real Kubernetes control plane (etcd + kube-apiserver) for integration tests.
 
 The binaries come from ``tests/cluster/build.sh`` (cached per Kubernetes version). Everything a
 run writes (etcd data, certificates, keys, logs, kubeconfig) lives in one temporary directory;
-the processes are stopped by PID. There is no kubelet and no controller manager: objects are
-stored and served exactly as a cluster would, but nothing runs pods or finalizes namespaces.
+the processes are stopped by PID. By default the API server listens on 127.0.0.1 with a
+self-signed certificate and nothing runs pods; the node stage (``node.py``) passes an
+``Exposure`` instead: an address pods reach, certificates from its own CA, and one token per
+cluster component.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.cluster.pki import KeyPair
+
 K8S_VERSION = os.environ.get("K8S_VERSION", "v1.34.4")
 CACHE_ROOT = Path(os.environ.get("OPERATOR_ARGO_CACHE", "~/.cache/operator-argo")).expanduser()
 BUILD_SCRIPT = Path(__file__).with_name("build.sh")
@@ -35,6 +39,17 @@ class ControlPlaneError(RuntimeError):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Exposure:
+    """An API server that pods reach: its address, certificates, and the components' users."""
+
+    address: str  # bound and advertised: the endpoint of the `kubernetes` Service
+    ca: KeyPair
+    serving: KeyPair
+    kubelet_client: KeyPair  # the API server's identity towards kubelets (logs, port-forward)
+    users: Mapping[str, tuple[str, ...]]  # user name -> groups; each gets a bearer token
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ControlPlane:
     """A running API server: where it listens and how an admin reaches it."""
 
@@ -43,6 +58,8 @@ class ControlPlane:
     ca_file: Path
     token: str
     workdir: Path
+    user_tokens: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    service_account_key: Path | None = None
 
     def __iter__(self) -> Iterator[str]:
         """Unpack as ``(kubeconfig_path, server_url)``."""
@@ -114,7 +131,9 @@ def _start_etcd(bin_dir: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], 
     return proc, client
 
 
-def _write_credentials(workdir: Path) -> tuple[Path, Path, str]:
+def _write_credentials(
+    workdir: Path, users: Mapping[str, tuple[str, ...]]
+) -> tuple[Path, Path, str, dict[str, str]]:
     sa_key = workdir / "sa.key"
     subprocess.run(
         [
@@ -131,25 +150,57 @@ def _write_credentials(workdir: Path) -> tuple[Path, Path, str]:
         capture_output=True,
     )
     token = os.urandom(24).hex()
+    user_tokens = {user: os.urandom(24).hex() for user in users}
+    lines = [f'{token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},"system:masters"']
+    lines += [
+        f'{user_tokens[user]},{user},{user},"{",".join(groups)}"' for user, groups in users.items()
+    ]
     tokens = workdir / "tokens.csv"
-    tokens.write_text(f'{token},{ADMIN_TOKEN_USER},{ADMIN_TOKEN_USER},"system:masters"\n')
-    return sa_key, tokens, token
+    tokens.write_text("\n".join(lines) + "\n")
+    return sa_key, tokens, token, user_tokens
+
+
+@dataclasses.dataclass(frozen=True)
+class _ApiServer:
+    proc: subprocess.Popen[bytes]
+    server: str
+    token: str
+    user_tokens: dict[str, str]
+    sa_key: Path
+
+
+def _tls_arguments(workdir: Path, exposure: Exposure | None) -> list[str]:
+    if exposure is None:
+        return [f"--cert-dir={workdir / 'certs'}"]  # self-signed serving cert + its CA, generated
+    return [
+        f"--tls-cert-file={exposure.serving.cert}",
+        f"--tls-private-key-file={exposure.serving.key}",
+        f"--client-ca-file={exposure.ca.cert}",
+        f"--kubelet-client-certificate={exposure.kubelet_client.cert}",
+        f"--kubelet-client-key={exposure.kubelet_client.key}",
+        f"--kubelet-certificate-authority={exposure.ca.cert}",
+        "--kubelet-preferred-address-types=InternalIP",
+        "--authorization-mode=Node,RBAC",
+        "--allow-privileged=false",
+    ]
 
 
 def _start_apiserver(
-    bin_dir: Path, workdir: Path, etcd_url: str
-) -> tuple[subprocess.Popen[bytes], str, str]:
-    sa_key, tokens, token = _write_credentials(workdir)
+    bin_dir: Path, workdir: Path, etcd_url: str, exposure: Exposure | None
+) -> _ApiServer:
+    address = exposure.address if exposure else "127.0.0.1"
+    sa_key, tokens, token, user_tokens = _write_credentials(
+        workdir, exposure.users if exposure else {}
+    )
     port = _free_port()
     argv = [
         str(bin_dir / "kube-apiserver"),
         f"--etcd-servers={etcd_url}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={address}",
+        f"--advertise-address={address}",
         f"--secure-port={port}",
-        f"--cert-dir={workdir / 'certs'}",  # self-signed serving cert + its CA, generated
+        *_tls_arguments(workdir, exposure),
         f"--token-auth-file={tokens}",
-        "--authorization-mode=RBAC",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={sa_key}",
         f"--service-account-signing-key-file={sa_key}",
@@ -158,8 +209,10 @@ def _start_apiserver(
         "--profiling=false",
         "--v=0",
     ]
+    if exposure is None:
+        argv.append("--authorization-mode=RBAC")
     proc = spawn(argv, workdir / "kube-apiserver.log")
-    return proc, f"https://127.0.0.1:{port}", token
+    return _ApiServer(proc, f"https://{address}:{port}", token, user_tokens, sa_key)
 
 
 def _http_ok(url: str, *, token: str = "", ca_file: Path | None = None) -> bool:
@@ -240,19 +293,21 @@ def _wait_established(plane: ControlPlane, name: str) -> None:
 
 
 @contextlib.contextmanager
-def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
+def running_control_plane(
+    workdir: Path, *, exposure: Exposure | None = None
+) -> Iterator[ControlPlane]:
     """Start etcd and kube-apiserver in ``workdir``, install Argo's CRDs, stop both at the end."""
     bin_dir = binary_dir()
     etcd, etcd_url = _start_etcd(bin_dir, workdir)
     apiserver = None
     try:
-        apiserver, server, token = _start_apiserver(bin_dir, workdir, etcd_url)
-        ca_file = workdir / "certs" / "apiserver.crt"
-        log = workdir / "kube-apiserver.log"
+        apiserver = _start_apiserver(bin_dir, workdir, etcd_url, exposure)
+        ca_file = exposure.ca.cert if exposure else workdir / "certs" / "apiserver.crt"
+        token, server = apiserver.token, apiserver.server
         _wait_until(
             lambda: ca_file.exists() and _http_ok(f"{server}/readyz", token=token, ca_file=ca_file),
-            apiserver,
-            log,
+            apiserver.proc,
+            workdir / "kube-apiserver.log",
             "kube-apiserver",
         )
         kubeconfig = write_kubeconfig(
@@ -263,11 +318,17 @@ def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
             user=ADMIN_TOKEN_USER,
         )
         plane = ControlPlane(
-            server=server, kubeconfig=kubeconfig, ca_file=ca_file, token=token, workdir=workdir
+            server=server,
+            kubeconfig=kubeconfig,
+            ca_file=ca_file,
+            token=token,
+            workdir=workdir,
+            user_tokens=apiserver.user_tokens,
+            service_account_key=apiserver.sa_key,
         )
         install_crds(plane, crd_dir(bin_dir))
         yield plane
     finally:
         if apiserver is not None:
-            stop_process(apiserver)
+            stop_process(apiserver.proc)
         stop_process(etcd)

@@ -30,11 +30,11 @@ _DESELECTED = pytest.StashKey[list[str]]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         KUBE_OPTION,
-        choices=("fake", "real", "argo"),
+        choices=("fake", "real", "node"),
         default="fake",
         help="Kubernetes API for integration tests: the in-process fake (default), a real "
-        "kube-apiserver + etcd (tests/cluster/build.sh), or that plus Argo's controller and kwok "
-        "(tests/cluster/build-argo.sh; runs tests/cluster/test_cluster_argo.py too)",
+        "kube-apiserver + etcd (tests/cluster/build.sh), or a whole real single-node cluster "
+        "with Argo, where tests/node runs real jobs in real pods (tests/cluster/node.py)",
     )
 
 
@@ -66,7 +66,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def kube_backend(config: pytest.Config) -> str:
-    """Which Kubernetes API the run uses: "fake", "real" or "argo" (real + Argo's controller)."""
+    """Which Kubernetes API the run uses: "fake", "real" or "node" (a whole real cluster)."""
     return str(config.getoption("kube", default="fake"))
 
 

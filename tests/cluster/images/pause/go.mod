@@ -1,0 +1,3 @@
+module operatorargo.test/pause
+
+go 1.22
