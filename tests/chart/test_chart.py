@@ -51,7 +51,9 @@ def test_app_version_follows_the_package() -> None:
 
 
 def env_namespaces(values: dict[str, Any]) -> set[str]:
-    return {env["namespace"] for env in values["environments"]}
+    """Where each environment's jobs run: its own namespace, else the release's."""
+    default = values.get("operator", {}).get("defaultNamespace") or RELEASE_NAMESPACE
+    return {env.get("namespace") or default for env in values["environments"]}
 
 
 @pytest.mark.parametrize(
@@ -89,6 +91,20 @@ def test_executor_account_may_only_report_task_results(production_render: Render
                 "verbs": ["create", "patch"],
             }
         ]
+
+
+def test_executor_token_secret_in_each_environment_namespace(production_render: Rendered) -> None:
+    """Job pods mount no token; Argo mounts the executor's from "<account>.service-account-token",
+    which nothing else makes (found on a real node: without it job pods never start)."""
+    secrets = [
+        s for s in production_render.of_kind("Secret") if s["metadata"]["name"].endswith("-token")
+    ]
+    assert {s["metadata"]["namespace"] for s in secrets} == env_namespaces(PRODUCTION)
+    for secret in secrets:
+        account = secret["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+        assert secret["metadata"]["name"] == f"{account}.service-account-token"
+        assert secret["type"] == "kubernetes.io/service-account-token"
+        assert account == "operator-argo-executor"  # the chart's default executor account
 
 
 def test_no_cluster_wide_rbac(
@@ -145,8 +161,9 @@ def policies(rendered: Rendered, suffix: str) -> dict[str, dict[str, Any]]:
 
 
 def test_algorithm_gets_no_egress_by_default(default_render: Rendered) -> None:
+    # The default environment runs its jobs in the release namespace.
     policy = policies(default_render, "-algorithm")["ocean-compute"]
-    assert policy["metadata"]["namespace"] == "ocean-compute"
+    assert policy["metadata"]["namespace"] == RELEASE_NAMESPACE
     assert policy["spec"]["podSelector"]["matchLabels"] == {
         "operator-argo/environment": "ocean-compute",
         "operator-argo/step": "algorithm",
@@ -200,7 +217,11 @@ SECRET_ENV = re.compile(r"PASSWORD|SECRET_KEY|ACCESS_KEY|ALLOWED_|X_API_KEY|CLIE
 
 
 def test_production_takes_every_secret_from_existing_secrets(production_render: Rendered) -> None:
-    assert production_render.of_kind("Secret") == []  # everything comes from existing Secrets
+    # Every value comes from existing Secrets; the chart makes only the executor's token Secrets,
+    # which Kubernetes fills in.
+    for secret in production_render.of_kind("Secret"):
+        assert secret["type"] == "kubernetes.io/service-account-token"
+        assert "data" not in secret and "stringData" not in secret
     env = production_render.server_env()
     secret_vars = {name: item for name, item in env.items() if SECRET_ENV.search(name)}
     assert set(secret_vars) >= {
@@ -410,6 +431,11 @@ TWO_SAME_IDS = {
         ({"storage": {"backend": "ipfs"}}, "ipfs.url"),
         ({"postgresql": {"host": "db"}, "bundledPostgresql": {"enabled": True}}, "not both"),
         (TWO_SAME_IDS, "twice"),
+        # Found on a real node: job pods cannot mount a claim of another namespace.
+        (
+            {"environments": [{"id": "a", "namespace": "elsewhere"}]},
+            'local result storage is a volume claim in the release namespace "default"',
+        ),
     ],
 )
 def test_chart_rejects_inconsistent_values(

@@ -52,10 +52,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{/* Environment namespaces, unique and sorted, as a JSON list. */}}
+{{/* The namespace an environment runs jobs in (argument: dict root, env): its own, else
+operator.defaultNamespace, else the release's. */}}
+{{- define "operator-argo.envNamespace" -}}
+{{- default (default .root.Release.Namespace .root.Values.operator.defaultNamespace) .env.namespace -}}
+{{- end -}}
+
 {{- define "operator-argo.envNamespaces" -}}
 {{- $seen := dict -}}
 {{- range .Values.environments -}}
-{{- $_ := set $seen (default $.Values.operator.defaultNamespace .namespace) true -}}
+{{- $_ := set $seen (include "operator-argo.envNamespace" (dict "root" $ "env" .)) true -}}
 {{- end -}}
 {{- keys $seen | sortAlpha | toJson -}}
 {{- end -}}
@@ -64,7 +70,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "operator-argo.secretNamespaces" -}}
 {{- $seen := dict .Release.Namespace true -}}
 {{- range .Values.environments -}}
-{{- $_ := set $seen (default $.Values.operator.defaultNamespace .namespace) true -}}
+{{- $_ := set $seen (include "operator-argo.envNamespace" (dict "root" $ "env" .)) true -}}
 {{- end -}}
 {{- keys $seen | sortAlpha | toJson -}}
 {{- end -}}
@@ -214,5 +220,13 @@ holds the password instead of the release's own). */}}
 {{- range .Values.environments -}}
 {{- if hasKey $ids .id -}}{{- fail (printf "environment id %q appears twice" .id) -}}{{- end -}}
 {{- $_ := set $ids .id true -}}
+{{- end -}}
+{{- if and (eq .Values.storage.backend "local") (include "operator-argo.resultsClaim" .) -}}
+{{- range .Values.environments -}}
+{{- $ns := include "operator-argo.envNamespace" (dict "root" $ "env" .) -}}
+{{- if ne $ns $.Release.Namespace -}}
+{{- fail (printf "environment %q runs jobs in namespace %q, but local result storage is a volume claim in the release namespace %q, which job pods elsewhere cannot mount: run its jobs in %q or use storage.backend s3 or ipfs" .id $ns $.Release.Namespace $.Release.Namespace) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
