@@ -12,11 +12,25 @@ _ALGO = re.compile(r"\$\{ALGO\}|\$ALGO(?![A-Za-z0-9_])")
 
 # The launcher is fixed text: the caller's entrypoint only ever reaches the shell as the value
 # of an environment variable, decoded by `printf %b` (a POSIX shell builtin) and run by `eval`
-# inside the algorithm's own container. So nothing the caller writes changes this template's
-# shape, the other steps, or reaches Argo's `{{...}}` substitution. All output goes to the log
-# before anything else runs. `eval` (not `exec`) keeps compound entrypoints whole
-# (`a && b`, `a; exit 3`); the shell then exits with the entrypoint's own status.
-LAUNCHER = f'exec >>{ALGORITHM_LOG} 2>&1; eval "$(printf \'%b\' "${ENTRYPOINT_VAR}")"'
+# in a subshell inside the algorithm's own container. So nothing the caller writes changes this
+# template's shape, the other steps, or reaches Argo's `{{...}}` substitution. `eval` (not
+# `exec`) keeps compound entrypoints whole (`a && b`, `a; exit 3`), and the subshell keeps an
+# `exit` in them from skipping the status report.
+#
+# Output goes to the algorithm's log file and, through `tee`, to the container's own output as
+# well, where `kubectl logs` and the Argo UI show it. A pipeline's status is its last command's,
+# so the entrypoint's status travels apart (on descriptor 4, into `$(...)`) and becomes the
+# container's exit code. An image without `tee` still gets the log file, only.
+_RUN = f'(eval "$(printf \'%b\' "${ENTRYPOINT_VAR}")")'
+LAUNCHER = (
+    "if command -v tee >/dev/null 2>&1; then "
+    "exec 3>&1; "
+    f"status=$( {{ {{ {_RUN} 2>&1 3>&- 4>&-; echo $? >&4; }} "
+    f"| tee -a {ALGORITHM_LOG} >&3 3>&- 4>&-; }} 4>&1 ); "
+    'exit "${status:-1}"; '
+    "fi; "
+    f"exec >>{ALGORITHM_LOG} 2>&1; {_RUN}"
+)
 
 
 def algorithm_image(container: ContainerSpec) -> str:

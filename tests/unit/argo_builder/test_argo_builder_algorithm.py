@@ -81,35 +81,48 @@ def test_launcher_is_fixed_and_entrypoint_is_data(
     assert "/admin" not in {m["mountPath"] for m in algorithm["container"]["volumeMounts"]}
 
 
-def _run_launcher(tmp_path: Path, entrypoint: str) -> tuple[int, str]:
-    """Run the real launcher under sh, its log path moved into tmp_path."""
+def _run_launcher(tmp_path: Path, entrypoint: str, *, path: str | None = None) -> tuple[int, str]:
+    """Run the real launcher under sh, its log path moved into tmp_path; the container's output
+    (stdout, where `kubectl logs` reads) must hold exactly what the log holds."""
     log = tmp_path / "algorithm.log"
     script = LAUNCHER.replace(ALGORITHM_LOG, str(log))
     assert script != LAUNCHER
-    env = {"PATH": os.environ["PATH"], "OPERATOR_ENTRYPOINT": encode_entrypoint(entrypoint)}
+    env = {"PATH": path or os.environ["PATH"], "OPERATOR_ENTRYPOINT": encode_entrypoint(entrypoint)}
     done = subprocess.run(
-        ["sh", "-c", script], env=env, capture_output=True, text=True, timeout=30, check=False
+        ["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=30, check=False
     )
-    assert done.stdout == ""
-    assert done.stderr == ""  # everything went to the log
-    return done.returncode, log.read_text(encoding="utf-8")
+    logged = log.read_text(encoding="utf-8")
+    assert done.stdout == (logged if path is None else "")
+    assert done.stderr == ""  # stderr is merged into both
+    return done.returncode, logged
 
 
 @pytest.mark.parametrize(
-    ("entrypoint", "status"),
+    ("entrypoint", "status", "extra"),
     [
-        ("echo out; echo err >&2; exit 7", 7),  # compound: runs whole, its exit code kept
-        ("sh -c 'echo out; echo err >&2; exit 3'", 3),  # a plain program's status
-        ("echo out && echo err >&2 && false", 1),
-        ("echo out; echo err >&2", 0),
+        ("echo out; echo err >&2; exit 7", 7, ""),  # compound: runs whole, its exit code kept
+        ("sh -c 'echo out; echo err >&2; exit 3'", 3, ""),  # a plain program's status
+        ("echo out && echo err >&2 && false", 1, ""),
+        ("echo out; echo err >&2", 0, ""),
+        # Killed by a signal: 128 + 15, and the shell's own word for it in the log.
+        ("echo out; echo err >&2; sh -c 'kill -TERM $$'", 143, "Terminated\n"),
     ],
 )
 def test_launcher_logs_output_and_keeps_the_exit_code(
-    tmp_path: Path, entrypoint: str, status: int
+    tmp_path: Path, entrypoint: str, status: int, extra: str
 ) -> None:
     code, log = _run_launcher(tmp_path, entrypoint)
     assert code == status
-    assert log == "out\nerr\n"
+    assert log == "out\nerr\n" + extra
+
+
+def test_launcher_without_tee_still_logs_and_keeps_the_exit_code(tmp_path: Path) -> None:
+    """An image with a shell but no `tee`: the log file only, the status unchanged."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "echo").symlink_to("/bin/echo")
+    code, log = _run_launcher(tmp_path, "echo out; echo err >&2; exit 5", path=str(bare))
+    assert (code, log) == (5, "out\nerr\n")
 
 
 @pytest.mark.parametrize(
