@@ -339,6 +339,16 @@ class Settings:
         read=positive_number,
         chart="operator.resyncInterval",
     )
+    start_grace: float = setting(
+        "OPERATOR_START_GRACE",
+        120.0,
+        "how long an algorithm's container may keep failing to start (its image cannot be "
+        "pulled, its configuration is refused) before the job ends with that reason; an invalid "
+        "image reference ends it at once (Argo)",
+        unit=SECONDS,
+        read=positive_number,
+        chart="operator.startGrace",
+    )
     janitor_interval: float = setting(
         "OPERATOR_JANITOR_INTERVAL",
         300.0,

@@ -22,6 +22,9 @@ NETWORK_LABEL = "operator-argo/network"  # allow or deny (the algorithm's egress
 TITLE_ANNOTATION = "workflows.argoproj.io/title"
 DESCRIPTION_ANNOTATION = "workflows.argoproj.io/description"
 AGREEMENT_ANNOTATION = "operator-argo/agreement-id"
+# Why the operator itself ended a workflow (empty while it has not): written together with the
+# shutdown, read back by status parsing (the job's error) and by the publish step (its logs).
+STOP_REASON_ANNOTATION = "operator-argo/stop-reason"
 
 # Written by Argo, read by us: a finished workflow carries this label with value "true".
 COMPLETED_LABEL = "workflows.argoproj.io/completed"

@@ -60,6 +60,7 @@ class Observation:
     message: str | None = None
     stopping: bool = False  # a shutdown was requested and is under way
     deadline_exceeded: bool = False  # the workflow as a whole ran out of time
+    stop_reason: str | None = None  # why the engine itself ended the workflow, if it did
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
 

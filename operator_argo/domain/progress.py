@@ -92,7 +92,9 @@ def decide_update(job: Job, obs: Observation) -> JobUpdate | None:
     if deadline or (obs.deadline_exceeded and job.stopreq is StopReason.NONE):
         stopreq = StopReason.DEADLINE
     error = reason if status is not JobStatus.FINISHED else publish_error
-    if obs.phase is Phase.ERROR and error is None:
+    if obs.stop_reason:
+        error = obs.stop_reason  # the engine ended the workflow, and said why
+    elif obs.phase is Phase.ERROR and error is None:
         error = obs.message
     return JobUpdate(
         status=status,

@@ -119,6 +119,20 @@ def record_submission(environment: str, outcome: str) -> None:
     WORKFLOW_SUBMISSIONS.labels(environment=environment, outcome=outcome).inc()
 
 
+ALGORITHM_START_FAILURES = Counter(
+    "operator_argo_algorithm_start_failures_total",
+    "Jobs ended because their algorithm's container could not start, by waiting reason "
+    "(ErrImagePull, InvalidImageName, ...).",
+    ("reason",),
+    registry=REGISTRY,
+)
+
+
+def record_algorithm_start_failure(reason: str) -> None:
+    """Count one job ended because its algorithm could not start."""
+    ALGORITHM_START_FAILURES.labels(reason=reason).inc()
+
+
 def record_watch_event(namespace: str, event_type: str) -> None:
     """Count one watch event (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR, RELIST)."""
     WATCHER_EVENTS.labels(namespace=namespace, type=event_type).inc()

@@ -30,6 +30,7 @@ class StepEnv:
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES  # OPERATOR_MAX_INPUT_BYTES: all downloads
     http_timeout: float = DEFAULT_HTTP_TIMEOUT  # OPERATOR_HTTP_TIMEOUT: connect and read timeout
     http_retries: int = DEFAULT_HTTP_RETRIES  # OPERATOR_HTTP_RETRIES: attempts per request
+    stop_reason: str = ""  # OPERATOR_STOP_REASON (publish): why the operator ended the job early
 
     @property
     def log_dir(self) -> Path:
@@ -61,6 +62,7 @@ STEP_HELP = {
   OPERATOR_STORAGE       result storage (local, s3 or ipfs) with its settings, as for
                          `operator-argo serve` (OPERATOR_RESULTS_DIR, OPERATOR_S3_*, IPFS_URL, ...)
   OPERATOR_MAX_OUTPUT_BYTES  most bytes of outputs the job may publish
+  OPERATOR_STOP_REASON   why the operator ended the job early (written into the logs)
 """,
 }
 
@@ -97,6 +99,7 @@ def read_step_env(env: Mapping[str, str] | None = None, *, need_spec: bool = Fal
         ),
         http_timeout=positive_number(env, "OPERATOR_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT),
         http_retries=int(positive_number(env, "OPERATOR_HTTP_RETRIES", DEFAULT_HTTP_RETRIES)),
+        stop_reason=env.get("OPERATOR_STOP_REASON", "").strip(),
     )
 
 

@@ -145,6 +145,21 @@ async def _publish_outputs(env: StepEnv, settings: Settings, work: Publisher) ->
     return used
 
 
+def note_stop_reason(env: StepEnv, log: logging.Logger) -> None:
+    """Say in publish.log and algorithm.log why the operator ended the job early, if it did: an
+    algorithm that never started has no log of its own, and its consumer reads only that one."""
+    if not env.stop_reason:
+        return
+    log.warning("the operator ended the job early: %s", env.stop_reason)
+    path = env.volume / "logs" / "algorithm.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as algorithm_log:
+            algorithm_log.write(f"operator-argo: {env.stop_reason}\n")
+    except OSError as exc:
+        log.warning("could not note that in algorithm.log: %s", exc.strerror)
+
+
 async def run_publish(env: StepEnv, settings: Settings) -> int:
     """Publish outputs and logs; writes the JSON result and returns the exit code."""
     env.log_dir.mkdir(parents=True, exist_ok=True)
@@ -154,6 +169,7 @@ async def run_publish(env: StepEnv, settings: Settings) -> int:
     try:
         started = time.monotonic()
         log.info("publish started for job %s to %s storage", env.job_id, settings.storage_backend)
+        note_stop_reason(env, log)
         used = await _publish_outputs(env, settings, work)
         for item in log_uploads(env):
             await work.upload(item)

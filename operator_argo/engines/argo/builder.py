@@ -179,6 +179,7 @@ def _metadata(job: Job, environment: Environment) -> dict[str, dict[str, str]]:
             names.TITLE_ANNOTATION: f"C2D job {job.job_id}",
             names.DESCRIPTION_ANNOTATION: env.inert_text(description),
             names.AGREEMENT_ANNOTATION: env.inert_text(job.agreement_id),
+            names.STOP_REASON_ANNOTATION: "",  # set when the operator ends the workflow
         },
     }
 

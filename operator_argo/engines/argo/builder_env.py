@@ -8,6 +8,7 @@ from typing import Any
 from hera.workflows import Env, SecretEnv
 
 from operator_argo.config import Settings
+from operator_argo.domain import names
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.job import Job, did_folder, spec_to_dict
 
@@ -109,10 +110,17 @@ def _storage_env(settings: Settings) -> EnvList:
     return [Env(name="OPERATOR_RESULTS_DIR", value=results_dir)]
 
 
+# Argo fills this in when it starts the exit handler: the operator's reason for ending the
+# workflow early (empty when it did not), which publish writes into the job's logs. Fixed text of
+# ours: the only `{{...}}` expression in a built workflow.
+STOP_REASON_VALUE = "{{workflow.annotations." + names.STOP_REASON_ANNOTATION + "}}"
+
+
 def publish_env(job: Job, settings: Settings) -> EnvList:
     """Publish needs the result storage: plain settings as values, credentials as Secret refs."""
     return [
         *_step_common(job),
+        Env(name="OPERATOR_STOP_REASON", value=STOP_REASON_VALUE),
         Env(name="OPERATOR_STORAGE", value=settings.storage_backend),
         Env(name="OPERATOR_MAX_OUTPUT_BYTES", value=str(settings.max_output_bytes)),
         *_storage_env(settings),

@@ -13,13 +13,16 @@ from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import NotFound, OperatorError
 from operator_argo.domain.job import Job
-from operator_argo.domain.names import workflow_name
+from operator_argo.domain.names import STOP_REASON_ANNOTATION, workflow_name
 from operator_argo.domain.observation import Observation
 from operator_argo.domain.ports import ObservationSink, Takeover
 from operator_argo.engines.argo.builder import build_workflow
+from operator_argo.engines.argo.builder_env import inert_text
 from operator_argo.engines.argo.client import AlreadyExists, KubeClient
-from operator_argo.engines.argo.status import overdue_observation
+from operator_argo.engines.argo.startup import StartWatch, waiting_reason
+from operator_argo.engines.argo.status import overdue_observation, parse_workflow
 from operator_argo.engines.argo.watcher import WorkflowWatcher
+from operator_argo.observability import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -45,9 +48,13 @@ class ArgoEngine:
         self.settings = settings
         self.client = client
         self.clock = clock
-        self.watchdog_interval = watchdog_interval or settings.resync_interval
+        # Often enough to end a job whose algorithm cannot start soon after its grace.
+        self.watchdog_interval = watchdog_interval or min(
+            settings.resync_interval, max(1.0, settings.start_grace / 4)
+        )
         self.watchers: list[WorkflowWatcher] = []
         self._overdue_reported: dict[str, str] = {}  # workflow name -> resourceVersion
+        self.start_watch = StartWatch(grace=settings.start_grace)
 
     @classmethod
     async def from_settings(cls, settings: Settings) -> ArgoEngine:
@@ -137,7 +144,7 @@ class ArgoEngine:
             WorkflowWatcher(
                 self.client,
                 namespace,
-                sink,
+                self._observer(namespace, sink),
                 resync_interval=self.settings.resync_interval,
                 clock=self.clock,
             )
@@ -148,11 +155,52 @@ class ArgoEngine:
                 group.create_task(watcher.run(), name=f"argo-watcher-{watcher.namespace}")
             group.create_task(self._watchdog(sink), name="argo-watchdog")
 
+    def _observer(self, namespace: str, sink: ObservationSink) -> ObservationSink:
+        """The watcher's sink: give up on algorithms that cannot start, then report."""
+
+        async def observe(obs: Observation) -> None:
+            await self.check_start(namespace, obs)
+            await sink(obs)
+
+        return observe
+
+    async def check_start(self, namespace: str, obs: Observation) -> bool:
+        """Stop the workflow, with the reason, when its algorithm cannot start (startup.py).
+        True when it was stopped now."""
+        reason = self.start_watch.verdict(obs, self.clock.now())
+        if reason is None:
+            return False
+        patch = {
+            "metadata": {"annotations": {STOP_REASON_ANNOTATION: inert_text(reason)}},
+            **STOP_PATCH,
+        }
+        try:
+            await self.client.patch_workflow(namespace, obs.workflow_name, patch)
+        except NotFound:
+            return False
+        except OperatorError as exc:
+            self.start_watch.retry(obs.workflow_name)
+            log.warning("algorithm_stop_failed", job_id=obs.job_id, error=exc.message)
+            return False
+        waiting = (waiting_reason(obs) or "").split(":", 1)[0]
+        metrics.record_algorithm_start_failure(waiting)
+        log.warning("algorithm_cannot_start", job_id=obs.job_id, workflow=obs.workflow_name,
+                    reason=reason)  # fmt: skip
+        return True
+
     async def _watchdog(self, sink: ObservationSink) -> None:
         while True:
             check_cancelled()
             await self.clock.sleep(self.watchdog_interval)
             await self.check_deadlines(sink)
+            await self.check_starts()
+
+    async def check_starts(self) -> None:
+        """Look again at every workflow whose algorithm is waiting to start: its grace may have
+        run out with no new event."""
+        for watcher in self.watchers:
+            for obj in list(watcher.objects.values()):
+                await self.check_start(watcher.namespace, parse_workflow(obj))
 
     async def check_deadlines(self, sink: ObservationSink) -> list[Observation]:
         """Report, once per workflow version, every workflow Argo left running overdue

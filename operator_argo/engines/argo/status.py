@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from operator_argo.domain.deadlines import is_overdue, overdue_by
-from operator_argo.domain.names import COMPLETED_LABEL, JOB_ID_LABEL, RESULT_PARAMETER, job_id_of
+from operator_argo.domain.names import (
+    COMPLETED_LABEL,
+    JOB_ID_LABEL,
+    RESULT_PARAMETER,
+    STOP_REASON_ANNOTATION,
+    job_id_of,
+)
 from operator_argo.domain.observation import STEP_NAMES, Observation, Phase, StepObservation
 
 # Argo's wordings for a pod or step that ran out of time, across versions.
@@ -192,6 +198,7 @@ def parse_workflow(obj: Mapping[str, Any]) -> Observation:
         stopping=bool(spec.get("shutdown")) and not phase.is_done,
         deadline_exceeded=is_deadline_message(message)
         or is_deadline_message(_text(root.get("message"))),
+        stop_reason=_text(_map(metadata.get("annotations")).get(STOP_REASON_ANNOTATION)),
         started_at=parse_time(status.get("startedAt")),
         finished_at=parse_time(status.get("finishedAt")),
     )

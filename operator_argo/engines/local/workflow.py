@@ -11,6 +11,9 @@ from operator_argo.domain.errors import PermanentEngineError
 
 DEFAULT_MAIN = ("configure", "algorithm")
 DEFAULT_EXIT_HANDLER = "publish"
+# The one Argo expression a built workflow holds (an env value of its exit handler): filled in
+# from the workflow's annotations, as Argo does.
+_ANNOTATION_REF = re.compile(r"\{\{workflow\.annotations\.([^{}]+)\}\}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -53,7 +56,9 @@ def _seconds(value: Any) -> float | None:
     return seconds if seconds > 0 else None
 
 
-def _env(container: Mapping[str, Any]) -> dict[str, str | SecretRef]:
+def _env(
+    container: Mapping[str, Any], annotations: Mapping[str, str]
+) -> dict[str, str | SecretRef]:
     env: dict[str, str | SecretRef] = {}
     for item in container.get("env") or ():
         name = item["name"]
@@ -61,11 +66,12 @@ def _env(container: Mapping[str, Any]) -> dict[str, str | SecretRef]:
         if ref is not None:
             env[name] = SecretRef(name=str(ref.get("name", "")), key=str(ref.get("key", "")))
         elif item.get("valueFrom") is None:
-            env[name] = str(item.get("value", ""))
+            value = str(item.get("value", ""))
+            env[name] = _ANNOTATION_REF.sub(lambda m: annotations.get(m[1], ""), value)
     return env
 
 
-def _template(raw: Mapping[str, Any]) -> StepTemplate:
+def _template(raw: Mapping[str, Any], annotations: Mapping[str, str]) -> StepTemplate:
     container = raw.get("container")
     if not isinstance(container, Mapping):
         raise PermanentEngineError(f"template {raw.get('name')!r} has no container")
@@ -75,7 +81,7 @@ def _template(raw: Mapping[str, Any]) -> StepTemplate:
     return StepTemplate(
         name=str(raw["name"]),
         argv=tuple(str(part) for part in argv),
-        env=_env(container),
+        env=_env(container, annotations),
         deadline=_seconds(raw.get("activeDeadlineSeconds")),
         mounts=frozenset(str(m.get("mountPath")) for m in container.get("volumeMounts") or ()),
     )
@@ -132,9 +138,13 @@ def read_workflow(workflow: Mapping[str, Any]) -> WorkflowPlan:
     )
     if exit_name is not None and exit_name not in templates:
         raise PermanentEngineError(f"workflow {name} has no exit handler template {exit_name!r}")
+    annotations = {
+        str(key): str(value)
+        for key, value in (workflow["metadata"].get("annotations") or {}).items()
+    }
     return WorkflowPlan(
         name=name,
-        main=tuple(_template(templates[step]) for step in order),
-        exit_handler=_template(templates[exit_name]) if exit_name else None,
+        main=tuple(_template(templates[step], annotations) for step in order),
+        exit_handler=_template(templates[exit_name], annotations) if exit_name else None,
         deadline=_seconds(spec.get("activeDeadlineSeconds")),
     )

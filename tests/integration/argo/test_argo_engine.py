@@ -16,8 +16,15 @@ from operator_argo.domain.errors import (
     PermanentEngineError,
     TransientEngineError,
 )
-from operator_argo.domain.names import MANAGED_BY, MANAGED_BY_LABEL, workflow_name
+from operator_argo.domain.names import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    STOP_REASON_ANNOTATION,
+    workflow_name,
+)
 from operator_argo.domain.observation import Phase
+from operator_argo.domain.progress import decide_update
+from operator_argo.domain.status import JobStatus
 from operator_argo.engines.argo.client import KubeClient
 from operator_argo.engines.argo.engine import ArgoEngine
 from tests.fakes.kube import FakeKube, ObservationRecorder
@@ -162,6 +169,47 @@ async def test_watchdog_ends_workflows_argo_left_running(
         await clock.advance(10)  # the next pass finds the same workflow version
         await clock.wait_sleeping()
         assert [obs.finished for obs in recorder.seen].count(True) == 1  # reported once
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_an_algorithm_whose_image_cannot_be_pulled_is_stopped_with_the_reason(
+    kube_settings: Settings, kube_client: KubeClient, fake_kube: FakeKube
+) -> None:
+    """Found on a real node: Kubernetes retries a pull for ever and Argo leaves the step Pending
+    with the kubelet's reason as its message. After the grace the engine stops the workflow (so
+    publish still runs) and writes why; the finished workflow carries it to the job's error."""
+    settings = dataclasses.replace(kube_settings, start_grace=30)
+    clock = VirtualClock(dt.datetime.now(dt.UTC), auto=False)
+    engine = ArgoEngine(settings, kube_client, clock=clock, watchdog_interval=10)
+    recorder = ObservationRecorder()
+    task = asyncio.create_task(engine.watch(recorder))
+    pull = 'ErrImagePull: failed to pull and unpack image "org/algo:1": not found'
+    try:
+        await fake_kube.wait_watches(2)
+        job = make_job()
+        name = await engine.submit(job, settings.environments[0])
+        fake_kube.set_step(NS, name, "configure", "Succeeded", exit_code=0)
+        fake_kube.set_step(NS, name, "algorithm", "Pending", message=pull)
+        await recorder.wait_for(lambda obs: "algorithm" in obs.steps)
+        await clock.wait_sleeping()
+        assert "shutdown" not in fake_kube.workflow(NS, name)["spec"]  # within the grace
+
+        await clock.advance(30)  # no new event: the watchdog's pass decides
+        await clock.wait_sleeping()
+        workflow = fake_kube.workflow(NS, name)
+        assert workflow["spec"]["shutdown"] == "Stop"
+        reason = workflow["metadata"]["annotations"][STOP_REASON_ANNOTATION]
+        assert reason == f"the algorithm could not start: {pull}"
+
+        fake_kube.set_step(NS, name, "publish", "Succeeded", exit_code=0, result={"files": []})
+        fake_kube.finish(NS, name, "Failed")
+        final = await recorder.wait_for(lambda obs: obs.finished)
+        assert final.stop_reason == reason
+        update = decide_update(dataclasses.replace(job, status=JobStatus.PROVISIONED), final)
+        assert update is not None and update.finished and update.error == reason
+        assert update.status is JobStatus.FINISHED
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

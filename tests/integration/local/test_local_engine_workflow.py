@@ -9,7 +9,7 @@ import pytest
 
 from operator_argo.config import Settings
 from operator_argo.domain.errors import PermanentEngineError
-from operator_argo.domain.names import workflow_name
+from operator_argo.domain.names import STOP_REASON_ANNOTATION, workflow_name
 from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.local.workflow import SecretRef, read_workflow
 from tests.integration.local.localkit import make_environment, make_job
@@ -85,3 +85,16 @@ def test_workflows_this_engine_cannot_run_are_refused(change: Any, message: str)
     change(workflow)
     with pytest.raises(PermanentEngineError, match=message):
         read_workflow(workflow)
+
+
+def test_workflow_annotation_expressions_are_filled_in_as_argo_does(settings: Settings) -> None:
+    """The builder's one Argo expression (publish's stop reason) reads from the annotations."""
+    job, environment = make_job("print(1)"), make_environment()
+    workflow = build_workflow(job, environment, settings)
+    plan = read_workflow(workflow)
+    assert plan.exit_handler is not None
+    assert plan.exit_handler.env["OPERATOR_STOP_REASON"] == ""
+    workflow["metadata"]["annotations"][STOP_REASON_ANNOTATION] = "because {{ of } this"
+    plan = read_workflow(workflow)
+    assert plan.exit_handler is not None
+    assert plan.exit_handler.env["OPERATOR_STOP_REASON"] == "because {{ of } this"

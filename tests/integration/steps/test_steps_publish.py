@@ -151,3 +151,28 @@ async def test_storage_refusing_uploads_fails_the_step_without_leaking_credentia
     assert fake_ipfs.refused == 3
     everything = run.stderr + str(run.result)
     assert "wrong-key" not in everything and fake_ipfs.url not in everything
+
+
+async def test_a_stop_reason_reaches_the_logs_of_an_algorithm_that_never_ran(
+    job_dirs: JobDirs, tmp_path: Path
+) -> None:
+    """The operator ended the job before the algorithm started (its image could not be pulled):
+    the algorithm has no log of its own, so publish writes one with the reason."""
+    (job_dirs.admin / "logs").mkdir(parents=True, exist_ok=True)
+    results = tmp_path / "results"
+    reason = 'the algorithm could not start: ErrImagePull: failed to pull "org/algo:1"'
+    run = await run_step("publish", _publish_env(job_dirs, results, OPERATOR_STOP_REASON=reason))
+    assert run.code == 0, run.stderr
+    assert [f["type"] for f in run.result["files"]] == ["algorithmLog", "publishLog"]  # type: ignore[index]
+    assert (results / JOB_ID / "algorithm.log").read_text() == f"operator-argo: {reason}\n"
+    assert reason in (results / JOB_ID / "publish.log").read_text()
+
+
+async def test_without_a_stop_reason_the_algorithm_log_is_left_as_it_was(
+    job_dirs: JobDirs, tmp_path: Path
+) -> None:
+    _write_logs(job_dirs)
+    results = tmp_path / "results"
+    run = await run_step("publish", _publish_env(job_dirs, results, OPERATOR_STOP_REASON=""))
+    assert run.code == 0, run.stderr
+    assert (results / JOB_ID / "algorithm.log").read_text() == "algo says hi\n"
