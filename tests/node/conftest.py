@@ -1,0 +1,173 @@
+"""Fixtures of the node stage: a real single-node cluster, the operator installed by its chart.
+
+Collected only with ``--kube=node``. One cluster, one database and one chart install serve the
+whole session (starting them takes about a minute); each test starts its own jobs. A missing
+piece (binary, image, Debian package) fails every test with the command that builds it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.cluster.node import ALGORITHM_IMAGE, STORAGE_CLASS, Node, running_node
+from tests.node.harness import (
+    FileServer,
+    InstalledOperator,
+    OperatorClient,
+    TcpToUnixProxy,
+    chart_version,
+    database_service,
+    install_operator,
+)
+
+RELEASE = "op"
+NAMESPACE = "ocean-compute"  # the release's and the jobs' (local result storage shares a claim)
+OWNER = "0x" + "c4" * 20
+ENV_KEY = secrets.token_hex(32)
+# Environments of the test install: limits small enough to hit on purpose.
+ENVIRONMENTS = [
+    {"id": "ocean-compute", "maxJobs": 4, "maxJobDuration": 120, "ramGB": 1},
+    {"id": "short", "maxJobs": 4, "maxJobDuration": 8, "ramGB": 1},
+]
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """These tests need the whole cluster: only ``--kube=node`` collects them."""
+    if collection_path.name.startswith("test_") and config.getoption("kube") != "node":
+        return True
+    return None
+
+
+@pytest.fixture(scope="session")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    with running_node(tmp_path_factory.mktemp("node")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def files(node: Node) -> Iterator[FileServer]:
+    with FileServer().running() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def node_database(node: Node, postgres_server: Any) -> Iterator[tuple[str, str]]:
+    """A database of the session's PostgreSQL, on the node's address; (cluster IP, name)."""
+    name = postgres_server.create_database()
+    socket = os.path.join(postgres_server.host, f".s.PGSQL.{postgres_server.port}")
+    with TcpToUnixProxy(node_ip(), socket) as proxy:
+        request = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+        from tests.cluster.control_plane import request_json  # noqa: PLC0415
+
+        request_json(node.plane, "POST", "/api/v1/namespaces", request)
+        yield database_service(node.plane, NAMESPACE, proxy.port), name
+    postgres_server.drop_database(name)
+
+
+def node_ip() -> str:
+    from tests.cluster.node import NODE_IP  # noqa: PLC0415
+
+    return NODE_IP
+
+
+def chart_values(database_ip: str, database: str) -> dict[str, Any]:
+    return {
+        "image": {
+            "repository": "localhost/operator-argo",
+            "tag": chart_version(),
+            "pullPolicy": "IfNotPresent",
+        },
+        "service": {"type": "NodePort"},
+        "operator": {
+            "schedulerInterval": 0.2,
+            "resyncInterval": 30,
+            "configureTimeout": 120,
+            "publishTimeout": 120,
+        },
+        "postgresql": {"host": database_ip, "database": database, "password": secrets.token_hex(8)},
+        "environments": [
+            {
+                "namespace": NAMESPACE,
+                "cpuNumber": 1,
+                "diskGB": 1,
+                "allowNetwork": False,
+                "key": {"privateKey": ENV_KEY},
+                **environment,
+            }
+            for environment in ENVIRONMENTS
+        ],
+        "storage": {
+            "backend": "local",
+            "local": {
+                "persistence": {"enabled": True, "size": "1Gi", "storageClass": STORAGE_CLASS}
+            },
+        },
+        "logging": {"format": "json", "level": "info"},
+    }
+
+
+@pytest.fixture(scope="session")
+def installed(node: Node, node_database: tuple[str, str]) -> InstalledOperator:
+    return install_operator(
+        node.plane, release=RELEASE, namespace=NAMESPACE, values=chart_values(*node_database)
+    )
+
+
+@pytest.fixture(scope="session")
+def api(installed: InstalledOperator) -> OperatorClient:
+    return OperatorClient(installed.url)
+
+
+def database_rows(postgres_server: Any, database: str, query: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(postgres_server.conninfo(database)) as conn:
+        return list(conn.execute(query).fetchall())
+
+
+def job_body(
+    files: FileServer,
+    *,
+    code: str | None = None,
+    algorithm_url: str | None = None,
+    inputs: list[str] | None = None,
+    environment: str = "ocean-compute",
+    image: str = ALGORITHM_IMAGE,
+    entrypoint: str = "python $ALGO",
+) -> dict[str, Any]:
+    """A POST /compute body: one dataset (``inputs``: URLs on the node) and an algorithm."""
+    did = "did:op:" + uuid.uuid4().hex * 2
+    if inputs is None:
+        inputs = [files.add(f"{uuid.uuid4().hex}.csv", b"1,2\n3,4\n")]
+    repository, _, tag = image.rpartition(":")
+    algorithm: dict[str, Any] = {
+        "id": "",
+        "rawcode": code or "",
+        "container": {"entrypoint": entrypoint, "image": repository, "tag": tag},
+    }
+    if algorithm_url is not None:
+        algorithm["url"] = [algorithm_url]
+    return {
+        "workflow": {
+            "stages": [
+                {
+                    "index": 0,
+                    "input": [{"index": 0, "id": did, "url": inputs}],
+                    "compute": {"Instances": 1, "namespace": NAMESPACE, "maxtime": 60},
+                    "algorithm": algorithm,
+                    "output": {},
+                }
+            ]
+        },
+        "agreementId": "0x" + uuid.uuid4().hex * 2,
+        "owner": OWNER,
+        "providerSignature": "",
+        "environment": environment,
+        "nonce": 1,
+    }
