@@ -32,10 +32,12 @@ RELEASE = "op"
 NAMESPACE = "ocean-compute"  # the release's and the jobs' (local result storage shares a claim)
 OWNER = "0x" + "c4" * 20
 ENV_KEY = secrets.token_hex(32)
-# Environments of the test install: limits small enough to hit on purpose.
+# Environments of the test install: limits small enough to hit on purpose. No CPU request
+# (cpuNumber 0): the node has two cores, and jobs of several environments run side by side.
 ENVIRONMENTS = [
-    {"id": "ocean-compute", "maxJobs": 4, "maxJobDuration": 120, "ramGB": 1},
-    {"id": "short", "maxJobs": 4, "maxJobDuration": 8, "ramGB": 1},
+    {"id": "ocean-compute", "maxJobs": 4, "maxJobDuration": 120},
+    {"id": "short", "maxJobs": 4, "maxJobDuration": 8},
+    {"id": "interactive", "maxJobs": 4, "maxJobDuration": 300},
 ]
 
 
@@ -91,12 +93,14 @@ def chart_values(database_ip: str, database: str) -> dict[str, Any]:
             "resyncInterval": 30,
             "configureTimeout": 120,
             "publishTimeout": 120,
+            "startGrace": 5,
         },
         "postgresql": {"host": database_ip, "database": database, "password": secrets.token_hex(8)},
         "environments": [
             {
                 "namespace": NAMESPACE,
-                "cpuNumber": 1,
+                "cpuNumber": 0,
+                "ramGB": 1,
                 "diskGB": 1,
                 "allowNetwork": False,
                 "key": {"privateKey": ENV_KEY},

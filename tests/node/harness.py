@@ -47,6 +47,7 @@ class TcpToUnixProxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="pg-proxy", daemon=True)
         self._server: asyncio.base_events.Server | None = None
+        self._relays: set[asyncio.Task[None]] = set()
 
     def __enter__(self) -> TcpToUnixProxy:
         self._thread.start()
@@ -58,6 +59,7 @@ class TcpToUnixProxy:
         asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._loop.close()
 
     async def _start(self) -> int:
         self._server = await asyncio.start_server(self._relay, self.host, 0)
@@ -66,8 +68,20 @@ class TcpToUnixProxy:
     async def _stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        for relay in list(self._relays):
+            relay.cancel()
+        await asyncio.gather(*self._relays, return_exceptions=True)
 
     async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._relays.add(task)
+        try:
+            await self._pipe(client_r, client_w)
+        finally:
+            self._relays.discard(task)
+
+    async def _pipe(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         try:
             server_r, server_w = await asyncio.open_unix_connection(self.path)
         except OSError:
@@ -81,7 +95,13 @@ class TcpToUnixProxy:
                     await dst.drain()
             dst.close()
 
-        await asyncio.gather(pump(client_r, server_w), pump(server_r, client_w))
+        try:
+            await asyncio.gather(pump(client_r, server_w), pump(server_r, client_w))
+        finally:
+            for writer in (client_w, server_w):
+                writer.close()
+                with contextlib.suppress(OSError, asyncio.CancelledError):
+                    await writer.wait_closed()
 
 
 def database_service(plane: ControlPlane, namespace: str, port: int) -> str:

@@ -2,48 +2,299 @@
 
 Each job goes from POST /compute to its final status; results are fetched with getResult and
 compared byte for byte. Inputs and algorithms come from a file server on the node's address.
+The jobs that need no hand on them start together (``batch``) and run while the others, which
+stop, delete or restart things, take their turns in their own environment.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import time
 import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 
 from tests.cluster.node import Node
-from tests.node.conftest import OWNER, job_body
-from tests.node.harness import FileServer, OperatorClient
+from tests.node.conftest import NAMESPACE, OWNER, job_body
+from tests.node.harness import (
+    FileServer,
+    InstalledOperator,
+    OperatorClient,
+    kubectl,
+    pods,
+    workflows,
+)
 
-SUCCESS_HISTORY = [1, 20, 30, 40, 60, 70]
+SUCCESS = [1, 20, 30, 40, 60, 70]
+PROVISIONING_FAILED = [1, 20]  # then 31 or 32: never 60 in between (CONTRACT §4)
+SLEEPER = (
+    "import os, pathlib, sys, time\n"
+    "for tick in range(600):\n"
+    "    print('tick', tick, flush=True)\n"
+    "    pathlib.Path(os.environ['OUTPUTS'], 'ticks.txt').write_text(str(tick))\n"
+    "    time.sleep(0.5)\n"
+)
 
 
-def subsequence(seen: list[int], full: list[int]) -> bool:
-    """Every status seen comes from ``full``, in its order (a poll may miss a short one)."""
+def ascending(seen: list[int], path: list[int]) -> bool:
+    """Every status seen is on ``path``, in its order (a poll may miss a short one)."""
     position = 0
     for status in seen:
-        try:
-            position = full.index(status, position)
-        except ValueError:
+        if status not in path[position:]:
             return False
+        position = path.index(status, position)
     return True
 
 
+REVERSE = (
+    "import os, pathlib\n"
+    "inputs = sorted(pathlib.Path(os.environ['INPUTS']).rglob('*'))\n"
+    "data = b''.join(p.read_bytes() for p in inputs if p.is_file())\n"
+    "pathlib.Path(os.environ['OUTPUTS'], 'reversed.bin').write_bytes(data[::-1])\n"
+    "print('processed', len(data), 'bytes')\n"
+)
+DIGEST = (
+    b"import hashlib, os, pathlib\n"
+    b"inputs = sorted(p for p in pathlib.Path(os.environ['INPUTS']).rglob('*') if p.is_file())\n"
+    b"blob = b''.join(p.read_bytes() for p in inputs)\n"
+    b"digest = hashlib.sha256(blob).hexdigest()\n"
+    b"pathlib.Path(os.environ['OUTPUTS'], 'digest.txt').write_text(digest)\n"
+    b"print('read', len(inputs), 'files')\n"
+)
+CRASH = "import sys\nprint('starting', flush=True)\nsys.stderr.write('it broke\\n')\nsys.exit(3)\n"
+HOG = "block = bytearray(3 * 1024**3)\nprint('allocated')\n"  # 3 GiB in a 1 GiB pod
+
+
+@dataclasses.dataclass
+class Started:
+    job_id: str
+    expected: dict[str, bytes] = dataclasses.field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def batch(api: OperatorClient, files: FileServer) -> dict[str, Started]:
+    """The jobs that run on their own, all submitted at once."""
+    data = uuid.uuid4().bytes * 2000
+    second = b"second input\n" * 50
+
+    def serve(content: bytes) -> str:
+        return files.add(uuid.uuid4().hex, content)
+
+    bodies: dict[str, tuple[dict[str, Any], dict[str, bytes]]] = {
+        "raw": (
+            job_body(files, code=REVERSE, inputs=[serve(data)]),
+            {"output:reversed.bin": data[::-1]},
+        ),
+        "url-algorithm": (
+            job_body(files, algorithm_url=serve(DIGEST), inputs=[serve(data), serve(second)]),
+            {"output:digest.txt": hashlib.sha256(data + second).hexdigest().encode()},
+        ),
+        "input-404": (job_body(files, code="print(1)", inputs=[files.url("missing.csv")]), {}),
+        "algorithm-404": (job_body(files, algorithm_url=files.url("missing.py")), {}),
+        "crash": (job_body(files, code=CRASH), {}),
+        "oom": (job_body(files, code=HOG), {}),
+        "deadline": (job_body(files, code=SLEEPER, environment="short"), {}),
+        "no-image": (job_body(files, code="print(1)", image="localhost/no-such-image:1"), {}),
+    }
+    return {name: Started(api.start(body), expected) for name, (body, expected) in bodies.items()}
+
+
+def finished(api: OperatorClient, started: Started, timeout: float = 300) -> dict[str, Any]:
+    return api.wait_finished(started.job_id, timeout=timeout)
+
+
 def test_raw_code_job_reads_its_input_and_publishes_its_output(
-    api: OperatorClient, files: FileServer, node: Node
+    api: OperatorClient, batch: dict[str, Started]
 ) -> None:
-    code = (
-        "import os, pathlib\n"
-        "inputs = pathlib.Path(os.environ['INPUTS'])\n"
-        "data = b''.join(p.read_bytes() for p in sorted(inputs.rglob('*')) if p.is_file())\n"
-        "pathlib.Path(os.environ['OUTPUTS'], 'sum.txt').write_bytes(data[::-1])\n"
-        "print('processed', len(data), 'bytes')\n"
-    )
-    content = uuid.uuid4().hex.encode() * 100
-    body = job_body(files, code=code, inputs=[files.add(f"{uuid.uuid4().hex}.bin", content)])
     seen: list[int] = []
-    job = api.wait_finished(api.start(body), seen=seen)
+    job = api.wait_finished(batch["raw"].job_id, timeout=300, seen=seen)
     assert job["status"] == 70, job
-    assert subsequence(seen, SUCCESS_HISTORY), seen
+    assert ascending(seen, SUCCESS), seen
     results = api.results_by_type(job, OWNER)
-    assert results["output:sum.txt"] == content[::-1]
-    assert b"processed 3200 bytes" in results["algorithmLog"]
+    assert results["output:reversed.bin"] == batch["raw"].expected["output:reversed.bin"]
+    assert b"processed 32000 bytes" in results["algorithmLog"]
     assert {"configrationLog", "publishLog"} <= results.keys()
-    assert job["terminationDetails"]["exitCode"] == 0
+    assert job["terminationDetails"] == {"exitCode": 0, "OOMKilled": False}
+    assert job["algorithmStartedAt"] is not None
+
+
+def test_url_algorithm_with_two_inputs(api: OperatorClient, batch: dict[str, Started]) -> None:
+    job = finished(api, batch["url-algorithm"])
+    assert job["status"] == 70, job
+    results = api.results_by_type(job, OWNER)
+    assert results["output:digest.txt"] == batch["url-algorithm"].expected["output:digest.txt"]
+    assert b"read 2 files" in results["algorithmLog"]
+
+
+@pytest.mark.parametrize(("name", "status"), [("input-404", 31), ("algorithm-404", 32)])
+def test_provisioning_failures_end_31_or_32_and_publish_the_logs(
+    api: OperatorClient, batch: dict[str, Started], name: str, status: int
+) -> None:
+    seen: list[int] = []
+    job = api.wait_finished(batch[name].job_id, timeout=300, seen=seen)
+    assert job["status"] == status, job
+    assert ascending(seen, [*PROVISIONING_FAILED, status]), seen
+    results = api.results_by_type(job, OWNER)
+    assert b"HTTP 404" in results["configrationLog"]
+    assert "algorithmLog" not in results and not any(k.startswith("output:") for k in results)
+
+
+def test_a_crashing_algorithm_ends_70_with_its_exit_code_and_stderr(
+    api: OperatorClient, batch: dict[str, Started]
+) -> None:
+    job = finished(api, batch["crash"])
+    assert job["status"] == 70 and job["stopreq"] == 0, job
+    assert job["terminationDetails"] == {"exitCode": 3, "OOMKilled": False}
+    log = api.results_by_type(job, OWNER)["algorithmLog"]
+    assert log == b"starting\nit broke\n"
+
+
+def test_an_algorithm_over_its_memory_limit_is_oom_killed_by_the_kubelet(
+    api: OperatorClient, batch: dict[str, Started]
+) -> None:
+    job = finished(api, batch["oom"])
+    assert job["status"] == 70, job
+    assert job["terminationDetails"] == {"exitCode": 137, "OOMKilled": True}
+    assert b"allocated" not in api.results_by_type(job, OWNER)["algorithmLog"]
+
+
+def test_the_deadline_is_enforced_by_argo_and_publish_still_runs(
+    api: OperatorClient, batch: dict[str, Started], installed: InstalledOperator
+) -> None:
+    job = finished(api, batch["deadline"])
+    assert job["status"] == 70 and job["stopreq"] == 2, job
+    assert job["terminationDetails"]["exitCode"] == 143  # SIGTERM from the executor
+    results = api.results_by_type(job, OWNER)
+    assert b"tick 0" in results["algorithmLog"]
+    assert "output:ticks.txt" in results  # what it wrote before the end was published
+    # Argo ended it, not the operator's watchdog (which waits out a grace beyond the deadline).
+    started = float(job["algorithmStartedAt"])
+    assert float(job["dateFinished"]) - started < 8 + 60
+
+
+def test_an_image_that_cannot_be_pulled_ends_the_job_promptly_with_the_reason(
+    api: OperatorClient, batch: dict[str, Started]
+) -> None:
+    job = finished(api, batch["no-image"], timeout=240)
+    assert job["status"] == 70, job
+    # Well before its 120 s maxJobDuration: the test install gives pulls a 5 s grace.
+    assert float(job["dateFinished"]) - float(job["dateCreated"]) < 100
+    results = api.results_by_type(job, OWNER)
+    log = results["algorithmLog"].decode()
+    assert log.startswith("operator-argo: the algorithm could not start: ")
+    assert "localhost/no-such-image:1" in log and ("ErrImagePull" in log or "BackOff" in log)
+    assert b"ended the job early" in results["publishLog"]
+
+
+# --- jobs with a hand on them ------------------------------------------------------------------
+
+
+def algorithm_pod(node: Node, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    """The job's algorithm pod once its main container runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pod in pods(node.plane, NAMESPACE, f"operator-argo/job-id={job_id}"):
+            if pod["metadata"]["labels"].get("operator-argo/step") != "algorithm":
+                continue
+            states = {
+                c["name"]: c.get("state", {}) for c in pod["status"].get("containerStatuses") or []
+            }
+            if "running" in states.get("main", {}):
+                return pod
+        time.sleep(0.5)
+    raise AssertionError(f"no running algorithm pod for {job_id} after {timeout}s")
+
+
+def wait_for_log(node: Node, pod: dict[str, Any], text: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        out = kubectl(
+            node.plane, "-n", NAMESPACE, "logs", pod["metadata"]["name"], "-c", "main", check=False
+        )
+        if text in out or time.monotonic() > deadline:
+            return out
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def sleeper(api: OperatorClient, files: FileServer) -> Iterator[str]:
+    """A running job that ticks until stopped (it would take 5 minutes alone)."""
+    job_id = api.start(job_body(files, code=SLEEPER, environment="interactive"))
+    yield job_id
+    if api.status(job_id)["dateFinished"] is None:
+        api.stop(job_id, OWNER)
+
+
+def test_stop_while_running_publishes_and_the_output_shows_in_the_container_log(
+    api: OperatorClient, node: Node, sleeper: str
+) -> None:
+    pod = algorithm_pod(node, sleeper)
+    log = wait_for_log(node, pod, "tick 2")
+    assert "tick 0\ntick 1\ntick 2" in log  # kubectl logs (and the Argo UI) show it live
+    (stopping,) = api.stop(sleeper, OWNER)
+    assert stopping["stopreq"] == 1
+    job = api.wait_finished(sleeper, timeout=120)
+    assert job["status"] == 70 and job["stopreq"] == 1, job
+    results = api.results_by_type(job, OWNER)
+    assert results["algorithmLog"].startswith(b"tick 0\ntick 1\ntick 2\n")
+    assert "output:ticks.txt" in results
+
+
+def test_delete_while_running_removes_the_job_its_workflow_and_results(
+    api: OperatorClient, node: Node, sleeper: str
+) -> None:
+    algorithm_pod(node, sleeper)
+    assert api.delete(sleeper, OWNER) == ""
+    job = api.wait_finished(sleeper, timeout=120)
+    assert job["removed"] == 1, job
+    deadline = time.monotonic() + 60
+    while any(
+        w["metadata"]["labels"].get("operator-argo/job-id") == sleeper
+        for w in workflows(node.plane, NAMESPACE)
+    ):
+        assert time.monotonic() < deadline, "the workflow outlived its deleted job"
+        time.sleep(0.5)
+    for index in range(len(job["results"] or [])):
+        with pytest.raises(AssertionError, match="404"):
+            api.result(sleeper, OWNER, index)
+
+
+def test_a_workflow_deleted_behind_the_operators_back_ends_the_job(
+    api: OperatorClient, node: Node, sleeper: str
+) -> None:
+    algorithm_pod(node, sleeper)
+    kubectl(node.plane, "-n", NAMESPACE, "delete", "workflow", f"c2d-{sleeper}", "--wait=false")
+    job = api.wait_finished(sleeper, timeout=120)
+    assert job["status"] == 70, job
+
+
+def test_an_operator_restart_mid_job_leaves_the_job_running_in_its_one_workflow(
+    api: OperatorClient, node: Node, files: FileServer, installed: InstalledOperator
+) -> None:
+    code = SLEEPER.replace("range(600)", "range(40)")  # about 20 s
+    job_id = api.start(job_body(files, code=code, environment="interactive"))
+    algorithm_pod(node, job_id)
+    (before,) = [
+        w for w in workflows(node.plane, NAMESPACE) if w["metadata"]["name"] == f"c2d-{job_id}"
+    ]
+    selector = f"app.kubernetes.io/instance={installed.release},app.kubernetes.io/component=server"
+    kubectl(node.plane, "-n", NAMESPACE, "delete", "pod", "-l", selector, "--wait=true")
+    kubectl(
+        node.plane,
+        "-n",
+        NAMESPACE,
+        "rollout",
+        "status",
+        f"deployment/{installed.release}-operator-argo",
+        "--timeout=180s",
+    )
+    (during,) = [
+        w for w in workflows(node.plane, NAMESPACE) if w["metadata"]["name"] == f"c2d-{job_id}"
+    ]
+    assert during["metadata"]["uid"] == before["metadata"]["uid"]  # not submitted again
+    job = api.wait_finished(job_id, timeout=180)
+    assert job["status"] == 70 and job["stopreq"] == 0, job
+    assert api.results_by_type(job, OWNER)["output:ticks.txt"] == b"39"
