@@ -46,7 +46,7 @@ def test_every_metric_is_documented() -> None:
         collector._name  # type: ignore[attr-defined]
         for collector in metrics.REGISTRY._collector_to_names  # type: ignore[attr-defined]
     }
-    assert len(names) == 10
+    assert len(names) >= 10  # the registry was read (a new metric needs only its doc row)
     for name in names:
         documented = name if name.endswith(("_seconds", "_status", "_depth")) else name + "_total"
         assert f"`{documented}`" in DOC, f"{documented} is not in docs/operations.md"
