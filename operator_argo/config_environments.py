@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from operator_argo.domain.environment import Environment, KeySource
+from operator_argo.domain.environment import FILTER_TIMEOUT, Environment, FilterStep, KeySource
 from operator_argo.domain.errors import ConfigurationError
 
 _ENV_FIELDS: dict[str, tuple[str, type]] = {
@@ -26,6 +26,10 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "namespace": ("namespace", str),
     "allowNetwork": ("allow_network", bool),
 }
+
+
+# Fields read by their own parsers below, beside the scalar ones of _ENV_FIELDS.
+_OBJECT_FIELDS = frozenset({"id", "allowedChainId", "keyFile", "keyEnv", "keySecret", "filter"})
 
 
 def _coerce(where: str, key: str, value: Any, kind: type) -> Any:
@@ -60,6 +64,37 @@ def _key_source(where: str, item: Mapping[str, Any]) -> KeySource:
     )
 
 
+def _strings(where: str, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(
+            f"OPERATOR_ENVIRONMENTS: {where}.{key} must be a non-empty list of strings"
+        )
+    return tuple(value)
+
+
+def _filter_step(where: str, value: Any) -> FilterStep:
+    """`filter: {image, command, timeout}`: the data owner's filtering step."""
+    where = f"{where}.filter"
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"OPERATOR_ENVIRONMENTS: {where} must be an object")
+    unknown = set(value) - {"image", "command", "timeout"}
+    if unknown:
+        raise ConfigurationError(
+            f"OPERATOR_ENVIRONMENTS: {where} has unknown keys {sorted(unknown)}"
+        )
+    image = value.get("image")
+    if not isinstance(image, str) or not image.strip():
+        raise ConfigurationError(f"OPERATOR_ENVIRONMENTS: {where}.image must be a non-empty string")
+    timeout = _coerce(where, "timeout", value.get("timeout", FILTER_TIMEOUT), int)
+    if timeout < 1:
+        raise ConfigurationError(f"OPERATOR_ENVIRONMENTS: {where}.timeout must be >= 1")
+    return FilterStep(
+        image=image.strip(),
+        command=_strings(where, "command", value.get("command")),
+        timeout=timeout,
+    )
+
+
 def parse_environment(item: Any, index: int, default_namespace: str) -> Environment:
     """One environment object of OPERATOR_ENVIRONMENTS (field names as in GET /environments)."""
     where = f"[{index}]"
@@ -86,9 +121,9 @@ def parse_environment(item: Any, index: int, default_namespace: str) -> Environm
         fields["allowed_chain_ids"] = tuple(
             _coerce(where, "allowedChainId", chain, int) for chain in chains
         )
-    unknown = (
-        set(item) - set(_ENV_FIELDS) - {"id", "allowedChainId", "keyFile", "keyEnv", "keySecret"}
-    )
+    if item.get("filter") is not None:
+        fields["filter"] = _filter_step(where, item["filter"])
+    unknown = set(item) - set(_ENV_FIELDS) - _OBJECT_FIELDS
     unknown -= {"currentJobs", "consumerAddress", "lastSeen"}  # tolerated: copied from a GET
     if unknown:
         raise ConfigurationError(

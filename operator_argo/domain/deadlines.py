@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-DEADLINE_MARGIN = 300  # seconds the workflow deadline leaves beyond its three steps
+DEADLINE_MARGIN = 300  # seconds the workflow deadline leaves beyond its steps
 OVERDUE_GRACE = 300  # seconds past the workflow deadline before a watchdog ends the job
 
 
-def workflow_deadline(configure: int, algorithm: int, publish: int) -> int:
-    """Seconds the whole workflow may run: its three step deadlines plus a margin."""
-    return configure + algorithm + publish + DEADLINE_MARGIN
+def workflow_deadline(configure: int, algorithm: int, publish: int, filtering: int = 0) -> int:
+    """Seconds the whole workflow may run: its step deadlines (`filtering` 0 when the
+    environment has no filtering step) plus a margin."""
+    return configure + algorithm + filtering + publish + DEADLINE_MARGIN
 
 
 def overdue_by(started: dt.datetime, deadline: float, now: dt.datetime) -> float:

@@ -19,6 +19,19 @@ class KeySource:
     secret_key: str = "key"  # noqa: S105 - the name of a Secret entry
 
 
+FILTER_TIMEOUT = 600  # seconds a filtering step may run unless its environment says otherwise
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FilterStep:
+    """The data owner's filter: an image and command that run after the algorithm and before
+    publish, with the outputs mounted read-write and the inputs not mounted."""
+
+    image: str
+    command: tuple[str, ...]
+    timeout: int = FILTER_TIMEOUT  # seconds (activeDeadlineSeconds of the step)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Environment:
     """One compute environment as configured by the operator's administrator."""
@@ -40,6 +53,7 @@ class Environment:
     allow_network: bool = False  # may the algorithm reach the network
     key: KeySource = dataclasses.field(default_factory=KeySource)
     consumer_address: str = ""  # derived from the key at start-up, never the key itself
+    filter: FilterStep | None = None  # the filtering step, if the environment has one
 
     def accepts_chain(self, chain_id: int | None) -> bool:
         """Whether a request for `chain_id` may use this environment."""

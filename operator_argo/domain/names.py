@@ -16,7 +16,7 @@ MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
 JOB_ID_LABEL = "operator-argo/job-id"
 ENVIRONMENT_LABEL = "operator-argo/environment"
 OWNER_LABEL = "operator-argo/owner"
-STEP_LABEL = "operator-argo/step"  # configure, algorithm or publish
+STEP_LABEL = "operator-argo/step"  # configure, algorithm, filter or publish
 NETWORK_LABEL = "operator-argo/network"  # allow or deny (the algorithm's egress)
 
 TITLE_ANNOTATION = "workflows.argoproj.io/title"
@@ -30,6 +30,13 @@ STOP_REASON_ANNOTATION = "operator-argo/stop-reason"
 COMPLETED_LABEL = "workflows.argoproj.io/completed"
 # The output parameter the configure and publish steps report their JSON result in.
 RESULT_PARAMETER = "result"
+
+# The filtering step's folder in the job's admin area (which the algorithm never sees): the
+# step's log, and the mark it leaves only when its command succeeded. Publish reads both, and
+# publishes the outputs of a job with a filter only when the mark is there.
+FILTER_FOLDER = "filter"
+FILTER_LOG = "filtering.log"
+FILTER_PASSED = "passed"
 
 
 def workflow_name(job_id: str) -> str:

@@ -8,7 +8,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-STEP_NAMES = ("configure", "algorithm", "publish")
+STEP_NAMES = ("configure", "algorithm", "filter", "publish")  # filter: only when configured
 
 
 class Phase(enum.Enum):
@@ -63,6 +63,7 @@ class Observation:
     stop_reason: str | None = None  # why the engine itself ended the workflow, if it did
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    filter_planned: bool = False  # a filtering step follows a successful algorithm
 
     @property
     def deleted(self) -> bool:

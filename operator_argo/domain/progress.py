@@ -20,11 +20,18 @@ CONFIGURE_ALGORITHM_FAILED = 32
 def _status_while_running(obs: Observation) -> JobStatus:
     configure = obs.step("configure")
     algorithm = obs.step("algorithm")
+    filtering = obs.step("filter")
     publish = obs.step("publish")
     if publish is not None and publish.phase is not Phase.PENDING:
         return JobStatus.PUBLISHING
+    if filtering is not None and filtering.phase is not Phase.PENDING:
+        return JobStatus.FILTERING if not filtering.phase.is_done else JobStatus.PUBLISHING
     if algorithm is not None and algorithm.phase is not Phase.PENDING:
-        return JobStatus.RUNNING if not algorithm.phase.is_done else JobStatus.PUBLISHING
+        if not algorithm.phase.is_done:
+            return JobStatus.RUNNING
+        if algorithm.phase is Phase.SUCCEEDED and obs.filter_planned:
+            return JobStatus.RUNNING  # the filtering step is next, not publish: stay at 40
+        return JobStatus.PUBLISHING
     if configure is not None and configure.phase is Phase.SUCCEEDED:
         return JobStatus.PROVISIONED
     if configure is not None and configure.phase is Phase.RUNNING:
@@ -46,6 +53,21 @@ def _final_status(job: Job, obs: Observation) -> tuple[JobStatus, str | None]:
         return JobStatus.FINISHED, None  # stopped before or while configuring
     # Configure crashed or ran out of time: the data was not provisioned.
     return JobStatus.DATA_FAILED, configure.message or obs.message or "configure did not finish"
+
+
+def _filter_failure(obs: Observation) -> tuple[str | None, bool]:
+    """Why the filtering step failed (None when it passed or never ran) and whether it ran out
+    of time. Publish withholds the outputs in both cases: only the logs are published."""
+    filtering = obs.step("filter")
+    if filtering is None or filtering.phase in (Phase.SUCCEEDED, Phase.SKIPPED, Phase.OMITTED):
+        return None, False
+    if not filtering.phase.is_done:
+        return "the filtering step did not finish; the outputs were not published", False
+    detail = filtering.message or (
+        f"exit code {filtering.exit_code}" if filtering.exit_code is not None else "no reason given"
+    )
+    why = f"the filtering step failed ({detail}); the outputs were not published"
+    return why, filtering.deadline_exceeded
 
 
 def _termination(step: StepObservation | None) -> TerminationDetails | None:
@@ -87,11 +109,12 @@ def decide_update(job: Job, obs: Observation) -> JobUpdate | None:
         return JobUpdate(status=target, algorithm_started_at=started)
     status, reason = _final_status(job, obs)
     results, publish_error = _results(obs)
+    filter_error, filter_deadline = _filter_failure(obs)
     stopreq = None
-    deadline = algorithm is not None and algorithm.deadline_exceeded
+    deadline = (algorithm is not None and algorithm.deadline_exceeded) or filter_deadline
     if deadline or (obs.deadline_exceeded and job.stopreq is StopReason.NONE):
         stopreq = StopReason.DEADLINE
-    error = reason if status is not JobStatus.FINISHED else publish_error
+    error = reason if status is not JobStatus.FINISHED else filter_error or publish_error
     if obs.stop_reason:
         error = obs.stop_reason  # the engine ended the workflow, and said why
     elif obs.phase is Phase.ERROR and error is None:

@@ -22,6 +22,7 @@ class JobStatus(enum.IntEnum):
     DATA_FAILED = (31, "Data provisioning failed")
     ALGORITHM_FAILED = (32, "Algorithm provisioning failed")
     RUNNING = (40, "Running algorithm ")  # the trailing space is part of the contract
+    FILTERING = (50, "Filtering results")  # only in environments with a filtering step
     PUBLISHING = (60, "Publishing results")
     FINISHED = (70, "Job finished")
 
@@ -35,16 +36,28 @@ FINAL_STATUSES = frozenset({JobStatus.DATA_FAILED, JobStatus.ALGORITHM_FAILED, J
 
 # Progress only moves forward. Publishing may follow any non-final state because publish is the
 # exit handler: it runs after a configure failure, a stop or a timeout as well as after success.
+# Filtering runs after the algorithm and before publish; a watcher that missed the states in
+# between may see it first. Nothing leaves a final state, so a filter never overwrites 31 or 32.
 _ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset(
-        {JobStatus.CONFIGURING, JobStatus.PROVISIONED, JobStatus.RUNNING, JobStatus.PUBLISHING}
+        {
+            JobStatus.CONFIGURING,
+            JobStatus.PROVISIONED,
+            JobStatus.RUNNING,
+            JobStatus.FILTERING,
+            JobStatus.PUBLISHING,
+        }
         | FINAL_STATUSES
     ),
     JobStatus.CONFIGURING: frozenset(
-        {JobStatus.PROVISIONED, JobStatus.RUNNING, JobStatus.PUBLISHING} | FINAL_STATUSES
+        {JobStatus.PROVISIONED, JobStatus.RUNNING, JobStatus.FILTERING, JobStatus.PUBLISHING}
+        | FINAL_STATUSES
     ),
-    JobStatus.PROVISIONED: frozenset({JobStatus.RUNNING, JobStatus.PUBLISHING} | FINAL_STATUSES),
-    JobStatus.RUNNING: frozenset({JobStatus.PUBLISHING} | FINAL_STATUSES),
+    JobStatus.PROVISIONED: frozenset(
+        {JobStatus.RUNNING, JobStatus.FILTERING, JobStatus.PUBLISHING} | FINAL_STATUSES
+    ),
+    JobStatus.RUNNING: frozenset({JobStatus.FILTERING, JobStatus.PUBLISHING} | FINAL_STATUSES),
+    JobStatus.FILTERING: frozenset({JobStatus.PUBLISHING} | FINAL_STATUSES),
     JobStatus.PUBLISHING: FINAL_STATUSES,
     JobStatus.DATA_FAILED: frozenset(),
     JobStatus.ALGORITHM_FAILED: frozenset(),

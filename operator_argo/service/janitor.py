@@ -89,6 +89,7 @@ class Janitor:
             self._settings.configure_timeout,
             environment.max_job_duration,
             self._settings.publish_timeout,
+            environment.filter.timeout if environment.filter else 0,
         )
         return is_overdue(job.submitted_at, deadline, self._clock.now())
 

@@ -8,7 +8,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from operator_argo.config_readers import positive_number
+from operator_argo.config_readers import boolean, positive_number
+from operator_argo.domain import names
 from operator_argo.domain.errors import ConfigurationError
 from operator_argo.domain.job import JobSpec, spec_from_dict
 
@@ -31,10 +32,16 @@ class StepEnv:
     http_timeout: float = DEFAULT_HTTP_TIMEOUT  # OPERATOR_HTTP_TIMEOUT: connect and read timeout
     http_retries: int = DEFAULT_HTTP_RETRIES  # OPERATOR_HTTP_RETRIES: attempts per request
     stop_reason: str = ""  # OPERATOR_STOP_REASON (publish): why the operator ended the job early
+    filtered: bool = False  # OPERATOR_FILTERED (publish only): outputs need the filter's pass
 
     @property
     def log_dir(self) -> Path:
         return self.admin_dir / "logs"
+
+    @property
+    def filter_dir(self) -> Path:
+        """The filtering step's folder: its log and the mark it leaves when it passed."""
+        return self.admin_dir / names.FILTER_FOLDER
 
 
 # What each step program reads from its pod (`operator-argo step NAME --help` prints it).
@@ -63,6 +70,8 @@ STEP_HELP = {
                          `operator-argo serve` (OPERATOR_RESULTS_DIR, OPERATOR_S3_*, IPFS_URL, ...)
   OPERATOR_MAX_OUTPUT_BYTES  most bytes of outputs the job may publish
   OPERATOR_STOP_REASON   why the operator ended the job early (written into the logs)
+  OPERATOR_FILTERED      1: the job has a filtering step; outputs are published only when
+                         it passed (its mark is in OPERATOR_ADMIN_DIR/filter)
 """,
 }
 
@@ -100,6 +109,7 @@ def read_step_env(env: Mapping[str, str] | None = None, *, need_spec: bool = Fal
         http_timeout=positive_number(env, "OPERATOR_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT),
         http_retries=int(positive_number(env, "OPERATOR_HTTP_RETRIES", DEFAULT_HTTP_RETRIES)),
         stop_reason=env.get("OPERATOR_STOP_REASON", "").strip(),
+        filtered=boolean(env, "OPERATOR_FILTERED", False),
     )
 
 

@@ -2,7 +2,12 @@
 
 Order of the reported files (CONTRACT §8): the top-level regular files of VOLUME/outputs sorted
 by name (type `output`), then `algorithm.log` (`algorithmLog`), `configure.log`
-(`configrationLog`, misspelled on purpose) and `publish.log` (`publishLog`), each if it exists.
+(`configrationLog`, misspelled on purpose), `filtering.log` (`filteringLog`, only in environments
+with a filtering step) and `publish.log` (`publishLog`), each if it exists.
+
+With OPERATOR_FILTERED=1 the outputs are published only when the filtering step left its pass
+mark (it does so only when its command succeeded); otherwise only the logs are, and the result
+says why: unfiltered outputs never leave the job.
 
 Keys are `<jobId>/<filename>`. An output named like a log (or named `outputs`) is stored as
 `<jobId>/outputs/<filename>` instead, so it can neither replace a log nor block that folder.
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from operator_argo.config import Settings, load_settings
+from operator_argo.domain import names
 from operator_argo.domain.errors import ConfigurationError, OperatorError
 from operator_argo.steps.env import StepEnv, read_step_env, write_result
 from operator_argo.steps.logs import close_step_log, human_bytes, open_step_log, rate
@@ -36,7 +42,10 @@ from operator_argo.storage.factory import open_result_storage
 
 EXIT_UPLOAD_FAILED = 1
 EXIT_BAD_ENVIRONMENT = 2
-RESERVED_NAMES = frozenset({"algorithm.log", "configure.log", "publish.log", "outputs"})
+RESERVED_NAMES = frozenset(
+    {"algorithm.log", "configure.log", names.FILTER_LOG, "publish.log", "outputs"}
+)
+OUTPUTS_WITHHELD = "outputs withheld: the filtering step did not pass"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -80,10 +89,12 @@ def output_uploads(env: StepEnv) -> list[Upload]:
 
 
 def log_uploads(env: StepEnv) -> list[Upload]:
-    """algorithm.log and configure.log (publish.log comes last, after its log is closed)."""
+    """algorithm.log, configure.log and filtering.log (publish.log comes last, after its log
+    is closed)."""
     candidates = [
         ("algorithm.log", env.volume / "logs" / "algorithm.log", "algorithmLog"),
         ("configure.log", env.log_dir / "configure.log", "configrationLog"),
+        (names.FILTER_LOG, env.filter_dir / names.FILTER_LOG, "filteringLog"),
     ]
     return [
         Upload(filename=name, path=path, type=kind, key=result_key(env.job_id, name))
@@ -134,6 +145,11 @@ class Publisher:
 
 
 async def _publish_outputs(env: StepEnv, settings: Settings, work: Publisher) -> int:
+    if env.filtered and not _is_regular(env.filter_dir / names.FILTER_PASSED):
+        work.errors.append(OUTPUTS_WITHHELD)
+        if work.log is not None:
+            work.log.warning("%s: only the logs are published", OUTPUTS_WITHHELD)
+        return 0
     used = 0
     for item in output_uploads(env):
         size = item.path.stat().st_size

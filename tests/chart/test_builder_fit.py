@@ -43,7 +43,7 @@ def step_pod_labels(workflow: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {
         t["name"]: common | t.get("metadata", {}).get("labels", {})
         for t in workflow["spec"]["templates"]
-        if t["name"] in {"configure", "algorithm", "publish"}
+        if t["name"] in {"configure", "algorithm", "filter", "publish"}
     }
 
 
@@ -110,10 +110,11 @@ def test_network_policies_select_the_built_pods(
             matching = [
                 p["metadata"]["name"] for p in local if selects(p["spec"]["podSelector"], labels)
             ]
-            expected = "-algorithm" if step == "algorithm" else "-steps"
+            expected = {"algorithm": "-algorithm", "filter": "-filter"}.get(step, "-steps")
             assert len(matching) == 1, (env_id, step, matching)
             assert matching[0].endswith(f"-{env_id}{expected}")
     assert settings.environment("gpu") is not None
+    assert "filter" in step_pod_labels(workflows["cpu"])  # the production values filter cpu jobs
 
 
 def test_every_secret_a_job_pod_needs_exists_in_its_namespace(

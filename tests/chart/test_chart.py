@@ -190,6 +190,25 @@ def test_algorithm_of_a_network_environment_gets_the_open_egress(
     assert gpu["spec"]["egress"] == steps["spec"]["egress"]
 
 
+def test_a_filtering_step_gets_no_egress_even_where_the_algorithm_may(helm: str) -> None:
+    rendered = render(
+        helm,
+        "--set", "environments[0].id=open,environments[0].allowNetwork=true",
+        "--set", "environments[0].filter.image=filters/x:1",
+        "--set", "environments[0].filter.command[0]=rm",
+        "--set", "networkPolicy.kubernetesApi.cidrs[0]=10.9.0.1/32",
+    )  # fmt: skip
+    policy = policies(rendered, "-filter")["open"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "operator-argo/environment": "open",
+        "operator-argo/step": "filter",
+    }
+    (rule,) = policy["spec"]["egress"]
+    assert rule["to"] == [{"ipBlock": {"cidr": "10.9.0.1/32"}}]
+    assert len(policies(rendered, "-algorithm")["open"]["spec"]["egress"]) > 1  # open egress
+    assert policies(render(helm), "-filter") == {}  # no filtering step, no policy for one
+
+
 def test_configure_and_publish_may_not_reach_metadata_or_cluster_ranges(
     production_render: Rendered,
 ) -> None:
@@ -393,7 +412,9 @@ def test_rendered_settings_load(production_render: Rendered, tmp_path: Path) -> 
     assert gpu is not None and gpu.gpu_number == 1 and gpu.allow_network
     assert gpu.namespace == "c2d-gpu"
     assert gpu.key.secret_name == "c2d-gpu-key" and gpu.key.secret_key == "private-key"
-    assert settings.environment("cpu").allowed_chain_ids == (1, 137)  # type: ignore[union-attr]
+    cpu = settings.environment("cpu")
+    assert cpu is not None and cpu.allowed_chain_ids == (1, 137)
+    assert cpu.filter is not None and cpu.filter.command == ("python", "/filter/redact.py")
 
 
 @pytest.mark.parametrize(
@@ -407,6 +428,8 @@ def test_rendered_settings_load(production_render: Rendered, tmp_path: Path) -> 
         ("environments[0].cpuNumber=-1", "cpuNumber"),
         ("environments[0].id=Not_A_Label", "id"),
         ("environments[0].gpuCount=1", "gpuCount"),
+        ("environments[0].filter.command[0]=rm", "image"),
+        ("environments[0].filter.image=f:1", "command"),
         ("auth.allowedProviders[0]=not-an-address", "allowedProviders"),
         ("replicas=2", "replicas"),
     ],

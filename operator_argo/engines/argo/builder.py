@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -40,7 +41,7 @@ from hera.workflows.protocol import Templatable
 from operator_argo.config import Settings
 from operator_argo.domain import names
 from operator_argo.domain.deadlines import workflow_deadline
-from operator_argo.domain.environment import Environment
+from operator_argo.domain.environment import Environment, FilterStep
 from operator_argo.domain.job import (
     Address,
     AlgorithmSpec,
@@ -161,6 +162,40 @@ def _algorithm(job: Job, environment: Environment, deadline: int) -> Container:
     )
 
 
+# The filtering step's log goes to its admin folder before anything runs; the pass mark is left
+# only when the command succeeded (a failure, a stop or a deadline leaves none, and publish then
+# withholds the outputs). The command comes from the operator's configuration, never a request.
+FILTER_LOG = f"{env.FILTER_DIR}/{names.FILTER_LOG}"
+FILTER_PASSED = f"{env.FILTER_DIR}/{names.FILTER_PASSED}"
+FILTER_LAUNCHER = f'exec >{FILTER_LOG} 2>&1; "$@" && : >{FILTER_PASSED}'
+
+
+def _filter(job: Job, environment: Environment, step: FilterStep) -> Container:
+    """The data owner's filter: the outputs read-write and its own admin folder; no inputs,
+    no logs of the other steps, no network (it is labelled like the algorithm without one)."""
+    return Container(
+        name="filter",
+        image=env.inert_text(step.image),
+        command=["sh", "-c", FILTER_LAUNCHER, "filter", *map(env.inert_text, step.command)],
+        env=env.filter_env(job),
+        working_dir=env.OUTPUTS_DIR,
+        active_deadline_seconds=step.timeout,
+        security_context=_security(non_root=False),
+        resources=_resources(dataclasses.replace(environment, gpu_number=0)),
+        volume_mounts=[
+            VolumeMount(name=JOB_VOLUME, mount_path=env.OUTPUTS_DIR, sub_path="data/outputs"),
+            VolumeMount(
+                name=JOB_VOLUME, mount_path=env.FILTER_DIR, sub_path=f"admin/{names.FILTER_FOLDER}"
+            ),
+        ],
+        labels={
+            names.STEP_LABEL: "filter",
+            names.JOB_ID_LABEL: job.job_id,
+            names.NETWORK_LABEL: "deny",
+        },
+    )
+
+
 def _metadata(job: Job, environment: Environment) -> dict[str, dict[str, str]]:
     algo = job.spec.algorithm
     description = (
@@ -216,17 +251,16 @@ def _templates(
         job,
         settings,
         deadline=settings.publish_timeout,
-        env_list=env.publish_env(job, settings),
+        env_list=env.publish_env(job, environment, settings),
         results=_uses_results_claim(settings),
     )
+    steps = {"configure": configure, "algorithm": algorithm}
+    if environment.filter is not None:
+        steps["filter"] = _filter(job, environment, environment.filter)
     main = Steps(
-        name="main",
-        sub_steps=[
-            Step(name="configure", template=configure),
-            Step(name="algorithm", template=algorithm),
-        ],
+        name="main", sub_steps=[Step(name=name, template=step) for name, step in steps.items()]
     )
-    return [main, configure, algorithm, publish]
+    return [main, *steps.values(), publish]
 
 
 def _pod_defaults(job: Job, environment: Environment, settings: Settings) -> dict[str, Any]:
@@ -296,13 +330,17 @@ def _fill(
     metadata["labels"] = meta["labels"]
     metadata["annotations"] = meta["annotations"]
     spec = manifest["spec"]
-    spec["activeDeadlineSeconds"] = _workflow_deadline(settings, algo_deadline)
+    spec["activeDeadlineSeconds"] = _workflow_deadline(environment, settings, algo_deadline)
     spec["podMetadata"]["labels"][names.JOB_ID_LABEL] = job.job_id
     templates = {template["name"]: template for template in spec["templates"]}
-    for name in ("configure", "algorithm", "publish"):
-        templates[name]["metadata"]["labels"][names.JOB_ID_LABEL] = job.job_id
+    for name, template in templates.items():
+        if name != "main":
+            template["metadata"]["labels"][names.JOB_ID_LABEL] = job.job_id
     templates["configure"]["container"]["env"] = _env_dicts(env.configure_env(job, environment))
-    templates["publish"]["container"]["env"] = _env_dicts(env.publish_env(job, settings))
+    publish_env = env.publish_env(job, environment, settings)
+    templates["publish"]["container"]["env"] = _env_dicts(publish_env)
+    if "filter" in templates:
+        templates["filter"]["container"]["env"] = _env_dicts(env.filter_env(job))
     algorithm = templates["algorithm"]
     algorithm["activeDeadlineSeconds"] = algo_deadline
     algorithm["container"]["image"] = env.inert_text(algorithm_image(job.spec.algorithm.container))
@@ -310,8 +348,11 @@ def _fill(
     algorithm["container"]["env"] = _env_dicts(env.algorithm_env(job, entrypoint))
 
 
-def _workflow_deadline(settings: Settings, algo_deadline: int) -> int:
-    return workflow_deadline(settings.configure_timeout, algo_deadline, settings.publish_timeout)
+def _workflow_deadline(environment: Environment, settings: Settings, algo_deadline: int) -> int:
+    filtering = environment.filter.timeout if environment.filter else 0
+    return workflow_deadline(
+        settings.configure_timeout, algo_deadline, settings.publish_timeout, filtering
+    )
 
 
 # The job whose workflow gives an environment its shape; every value it sets is overwritten.
@@ -361,7 +402,7 @@ def build_workflow_with_hera(
         templates=_templates(job, environment, settings, algo_deadline),
         volumes=_volumes(environment, settings),
         volume_claim_gc=VolumeClaimGC(strategy="OnWorkflowCompletion"),
-        active_deadline_seconds=_workflow_deadline(settings, algo_deadline),
+        active_deadline_seconds=_workflow_deadline(environment, settings, algo_deadline),
         **_pod_defaults(job, environment, settings),
     )
     manifest: dict[str, Any] = workflow.to_dict()

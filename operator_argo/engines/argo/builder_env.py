@@ -19,6 +19,8 @@ RESULTS_MOUNT = "/results"  # where the local backend's claim is mounted in publ
 ALGORITHM_FILE = f"{DATA_DIR}/transformations/algorithm"
 ALGORITHM_LOG = f"{DATA_DIR}/logs/algorithm.log"
 ENTRYPOINT_VAR = "OPERATOR_ENTRYPOINT"
+OUTPUTS_DIR = f"{DATA_DIR}/outputs"
+FILTER_DIR = f"{ADMIN_DIR}/{names.FILTER_FOLDER}"  # the filtering step's log and pass mark
 
 EnvList = list[Env | SecretEnv]
 
@@ -116,26 +118,40 @@ def _storage_env(settings: Settings) -> EnvList:
 STOP_REASON_VALUE = "{{workflow.annotations." + names.STOP_REASON_ANNOTATION + "}}"
 
 
-def publish_env(job: Job, settings: Settings) -> EnvList:
-    """Publish needs the result storage: plain settings as values, credentials as Secret refs."""
+def publish_env(job: Job, environment: Environment, settings: Settings) -> EnvList:
+    """Publish needs the result storage: plain settings as values, credentials as Secret refs;
+    and, in an environment with a filtering step, to publish outputs only when it passed."""
+    filtered = [Env(name="OPERATOR_FILTERED", value="1")] if environment.filter else []
     return [
         *_step_common(job),
         Env(name="OPERATOR_STOP_REASON", value=STOP_REASON_VALUE),
         Env(name="OPERATOR_STORAGE", value=settings.storage_backend),
         Env(name="OPERATOR_MAX_OUTPUT_BYTES", value=str(settings.max_output_bytes)),
+        *filtered,
         *_storage_env(settings),
     ]
 
 
-def algorithm_env(job: Job, entrypoint: str) -> EnvList:
-    """What the algorithm is told (CONTRACT §8), plus its encoded entrypoint for the launcher."""
+def _job_dids(job: Job) -> EnvList:
     algo_did = job.spec.algorithm.did or ""
     return [
         Env(name="DIDS", value=inert_json([did_folder(did) for did in job.input_dids])),
         Env(name="TRANSFORMATION_DID", value=inert_text(did_folder(algo_did))),
+    ]
+
+
+def filter_env(job: Job) -> EnvList:
+    """What the filtering step is told: which job it filters, and where the outputs are."""
+    return [*_job_dids(job), Env(name="OUTPUTS", value=OUTPUTS_DIR)]
+
+
+def algorithm_env(job: Job, entrypoint: str) -> EnvList:
+    """What the algorithm is told (CONTRACT §8), plus its encoded entrypoint for the launcher."""
+    return [
+        *_job_dids(job),
         Env(name="VOLUME", value=DATA_DIR),
         Env(name="LOGS", value=f"{DATA_DIR}/logs"),
         Env(name="INPUTS", value=f"{DATA_DIR}/inputs"),
-        Env(name="OUTPUTS", value=f"{DATA_DIR}/outputs"),
+        Env(name="OUTPUTS", value=OUTPUTS_DIR),
         Env(name=ENTRYPOINT_VAR, value=entrypoint),
     ]

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from operator_argo.config import S3Settings, Settings
-from operator_argo.domain.environment import Environment, KeySource
+from operator_argo.domain.environment import Environment, FilterStep, KeySource
 from operator_argo.domain.errors import NotFound
 from operator_argo.domain.messages import ENVIRONMENT_INVALID
 from operator_argo.engines.argo.builder import build_workflow
@@ -31,17 +31,18 @@ RENDER_NOW = dt.datetime.fromtimestamp(
 )  # 30 min before the examples' validUntil
 
 # Fixed inputs of the reference files, so they change only when the builder does.
+_CPU_ENVIRONMENT = Environment(
+    id="ocean-compute",
+    namespace="ocean-compute",
+    cpu_number=2,
+    ram_gb=4,
+    disk_gb=10,
+    max_job_duration=3600,
+    key=KeySource(secret_name="ocean-compute-key", secret_key="privateKey"),  # noqa: S106 - names
+)
 TEMPLATE_SETTINGS = Settings(
     environments=(
-        Environment(
-            id="ocean-compute",
-            namespace="ocean-compute",
-            cpu_number=2,
-            ram_gb=4,
-            disk_gb=10,
-            max_job_duration=3600,
-            key=KeySource(secret_name="ocean-compute-key", secret_key="privateKey"),  # noqa: S106 - names
-        ),
+        _CPU_ENVIRONMENT,
         Environment(
             id="ocean-compute-gpu",
             namespace="ocean-compute-gpu",
@@ -51,6 +52,15 @@ TEMPLATE_SETTINGS = Settings(
             gpu_number=1,
             max_job_duration=7200,
             key=KeySource(file="/etc/operator-argo/keys/gpu.key"),
+        ),
+        dataclasses.replace(
+            _CPU_ENVIRONMENT,
+            id="ocean-compute-filtered",
+            filter=FilterStep(
+                image="ocean-filters/redact:1.0",
+                command=("python", "/filter/redact.py", "--outputs", "/data/outputs"),
+                timeout=300,
+            ),
         ),
     ),
     step_image="operator-argo:0.1.0",
@@ -78,6 +88,11 @@ TEMPLATE_CASES = (
     TemplateCase(output="workflow-raw-algo.yaml", request="raw-algo.json"),
     TemplateCase(
         output="workflow-gpu.yaml", request="published-algo.json", environment="ocean-compute-gpu"
+    ),
+    TemplateCase(
+        output="workflow-filtered.yaml",
+        request="published-algo.json",
+        environment="ocean-compute-filtered",
     ),
 )
 

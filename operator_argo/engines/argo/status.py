@@ -201,7 +201,15 @@ def parse_workflow(obj: Mapping[str, Any]) -> Observation:
         stop_reason=_text(_map(metadata.get("annotations")).get(STOP_REASON_ANNOTATION)),
         started_at=parse_time(status.get("startedAt")),
         finished_at=parse_time(status.get("finishedAt")),
+        filter_planned=_plans_filter(spec),
     )
+
+
+def _plans_filter(spec: Mapping[str, Any]) -> bool:
+    templates = spec.get("templates")
+    if not isinstance(templates, list):
+        return False
+    return any(isinstance(t, Mapping) and t.get("name") == "filter" for t in templates)
 
 
 def classify_workflow(obj: Mapping[str, Any]) -> WorkflowState:

@@ -15,12 +15,19 @@ from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
 from operator_argo.engines.local.layout import JobLayout
 from operator_argo.engines.local.process import ProcessSpec
-from operator_argo.engines.local.sandbox import TOOLS_DIR, Limits, bwrap_argv
+from operator_argo.engines.local.sandbox import (
+    TOOLS_DIR,
+    Limits,
+    bwrap_argv,
+    data_binds,
+    folder_binds,
+)
 from operator_argo.engines.local.workflow import SecretRef, StepTemplate
 
 log = structlog.get_logger(__name__)
 
 ALGORITHM = "algorithm"
+JOB_CODE = frozenset({ALGORITHM, "filter"})  # steps whose code the operator did not write
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 _PACKAGE_ROOT = str(Path(operator_argo.__file__).resolve().parent.parent)
 # A mount path as a word of its own: at the start, or after a space, quote, `=` or redirection.
@@ -85,41 +92,55 @@ class Launcher:
             env |= storage_env(self.settings)
         return env
 
-    def _algorithm_env(self, *, on_host: bool) -> dict[str, str]:
-        data = str(self.layout.data) if on_host else "/data"
+    def _job_code_env(self, template: StepTemplate, *, on_host: bool) -> dict[str, str]:
         env = {
             "PATH": f"{self.tools_dir if on_host else TOOLS_DIR}:{SYSTEM_PATH}",
             "HOME": "/tmp",  # noqa: S108 - a private tmpfs in the sandbox
             "LANG": "C.UTF-8",
         }
-        env |= {"VOLUME": data, "LOGS": f"{data}/logs", "INPUTS": f"{data}/inputs"}
-        env["OUTPUTS"] = f"{data}/outputs"
+        if template.name == ALGORITHM:
+            data = str(self.layout.data) if on_host else "/data"
+            env |= {"VOLUME": data, "LOGS": f"{data}/logs", "INPUTS": f"{data}/inputs"}
+            env["OUTPUTS"] = f"{data}/outputs"
         return env
+
+    def _sandbox_binds(self, template: StepTemplate) -> list[str]:
+        """The job folders `template` mounts, as bubblewrap binds: the algorithm gets /data
+        (data_binds), other job code (a filtering step) exactly its template's mounts."""
+        if template.name == ALGORITHM:
+            return data_binds(self.layout.data)
+        return folder_binds(
+            {target: self.layout.root / sub for target, sub in template.sub_paths.items()}
+        )
 
     def spec_for(self, template: StepTemplate, deadline: float | None) -> ProcessSpec:
         """How to run `template` here, stopped after `deadline` seconds."""
+        job_code = template.name in JOB_CODE
+        workdir = template.workdir or "/data"
         base = ProcessSpec(
             argv=(),
             env={},
-            cwd=self.layout.data if template.name == ALGORITHM else self.layout.root,
+            cwd=Path(self._host_path(workdir, in_text=False)) if job_code else self.layout.root,
             log_file=self.layout.step_log(template.name),
             pid_file=self.layout.pid_file(template.name),
             deadline=deadline,
         )
-        if template.name != ALGORITHM:
+        if not job_code:
             argv = self._argv(template, on_host=True)
             return dataclasses.replace(base, argv=tuple(argv), env=self._step_env(template))
         on_host = self.bwrap is None
-        env = self._algorithm_env(on_host=on_host) | self._resolve_env(template, on_host=on_host)
+        env = self._job_code_env(template, on_host=on_host)
+        env |= self._resolve_env(template, on_host=on_host)
         argv = self._argv(template, on_host=on_host)
         if self.bwrap is not None:
             argv = bwrap_argv(
                 self.bwrap,
                 argv,
-                data_dir=self.layout.data,
+                binds=self._sandbox_binds(template),
+                workdir=workdir,
                 tools_dir=self.tools_dir,
                 env=env,
-                allow_network=self.environment.allow_network,
+                allow_network=self.environment.allow_network and template.name == ALGORITHM,
             )
             env = {}
         limits = Limits.for_environment(self.environment)

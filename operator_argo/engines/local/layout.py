@@ -6,6 +6,8 @@ import dataclasses
 import shutil
 from pathlib import Path
 
+from operator_argo.domain.names import FILTER_FOLDER
+
 # Folders of /data the algorithm sees (CONTRACT §8); configure creates them too, but the sandbox
 # needs them to exist before it can bind them.
 DATA_FOLDERS = ("inputs", "ddos", "transformations", "outputs", "logs")
@@ -64,7 +66,8 @@ class JobLayout:
     def create(self) -> None:
         for folder in DATA_FOLDERS:
             (self.data / folder).mkdir(parents=True, exist_ok=True)
-        for path in (self.admin / "logs", self.results, self.run, self.container_logs):
+        admin = (self.admin / "logs", self.admin / FILTER_FOLDER)
+        for path in (*admin, self.results, self.run, self.container_logs):
             path.mkdir(parents=True, exist_ok=True)
 
     def pid_files(self) -> list[Path]:

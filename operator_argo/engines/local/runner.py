@@ -95,6 +95,7 @@ class JobRun:
             deadline_exceeded=self._deadline_exceeded,
             started_at=self._started_at,
             finished_at=self._finished_at,
+            filter_planned=any(step.name == "filter" for step in self.plan.main),
         )
 
     def _publish(self) -> None:
@@ -158,9 +159,8 @@ class JobRun:
         # The exit handler is never stopped: it uploads whatever the job left behind.
         stop = self._stop if report else asyncio.Event()
         outcome = await run_process(spec, stop, grace=self._grace, on_started=started)
-        output = (
-            None if name == "algorithm" else _read_result(self._launcher.layout.result_file(name))
-        )
+        result_file = self._launcher.layout.result_file(name)
+        output = _read_result(result_file) if template.reports_result else None
         ok = outcome.exit_code == 0 and not (outcome.deadline_exceeded or outcome.stopped)
         step = StepObservation(
             phase=Phase.SUCCEEDED if ok else Phase.FAILED,

@@ -1,7 +1,9 @@
 """The algorithm's sandbox: a bubblewrap command line, resource limits and death with the parent.
 
 Under bubblewrap the algorithm sees the job's data directory at /data (inputs, DDOs and the
-algorithm read-only; outputs and logs writable), the host system read-only, a private /tmp, a
+algorithm read-only; outputs and logs writable); a filtering step sees only the folders its
+template mounts (the outputs and its own admin folder). Both see the host system read-only, a
+private /tmp, a
 minimal /proc and /dev, its own PID, network, IPC and user namespaces (no network unless the
 environment allows it), no capabilities, and runs as `nobody`. Its CPU time, address space and
 file size are bounded with rlimits from the environment.
@@ -84,7 +86,8 @@ def _system_binds() -> list[str]:
     return args
 
 
-def _data_binds(data_dir: Path) -> list[str]:
+def data_binds(data_dir: Path) -> list[str]:
+    """The algorithm's view: the job's data directory at /data, what configure fetched read-only."""
     args = ["--bind", str(data_dir), "/data"]
     for folder in READ_ONLY_DATA:
         if (data_dir / folder).is_dir():
@@ -92,16 +95,26 @@ def _data_binds(data_dir: Path) -> list[str]:
     return args
 
 
+def folder_binds(folders: Mapping[str, Path]) -> list[str]:
+    """Exactly `folders` (path in the sandbox -> folder here), writable, parents first."""
+    args: list[str] = []
+    for target, source in sorted(folders.items()):
+        args += ["--bind", str(source), target]
+    return args
+
+
 def bwrap_argv(
     bwrap: str,
     argv: Sequence[str],
     *,
-    data_dir: Path,
+    binds: Sequence[str],
+    workdir: str,
     tools_dir: Path,
     env: Mapping[str, str],
     allow_network: bool,
 ) -> list[str]:
-    """`argv` wrapped in bubblewrap, with exactly `env` as its environment."""
+    """`argv` wrapped in bubblewrap, with the job's folders `binds` (`data_binds`,
+    `folder_binds`), started in `workdir`, with exactly `env` as its environment."""
     args = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
     if allow_network:
         args.append("--share-net")
@@ -109,8 +122,8 @@ def bwrap_argv(
     args += _system_binds()
     args += ["--ro-bind", str(tools_dir), TOOLS_DIR]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 - private tmpfs
-    args += _data_binds(data_dir)
-    args += ["--chdir", "/data", "--clearenv"]
+    args += binds
+    args += ["--chdir", workdir, "--clearenv"]
     for name, value in sorted(env.items()):
         args += ["--setenv", name, value]
     return [*args, "--", *argv]

@@ -33,6 +33,10 @@ class StepTemplate:
     env: Mapping[str, str | SecretRef]
     deadline: float | None  # activeDeadlineSeconds
     mounts: frozenset[str]  # mount paths, e.g. {"/data", "/admin"}
+    sub_paths: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """mount path -> the folder of the job volume mounted there ("" = the volume itself)."""
+    reports_result: bool = False  # the template has an output parameter (its JSON result)
+    workdir: str | None = None  # the container's workingDir
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -78,12 +82,16 @@ def _template(raw: Mapping[str, Any], annotations: Mapping[str, str]) -> StepTem
     argv = [*(container.get("command") or ()), *(container.get("args") or ())]
     if not argv:
         raise PermanentEngineError(f"template {raw.get('name')!r} has no command")
+    mounts = container.get("volumeMounts") or ()
     return StepTemplate(
         name=str(raw["name"]),
         argv=tuple(str(part) for part in argv),
         env=_env(container, annotations),
         deadline=_seconds(raw.get("activeDeadlineSeconds")),
-        mounts=frozenset(str(m.get("mountPath")) for m in container.get("volumeMounts") or ()),
+        mounts=frozenset(str(m.get("mountPath")) for m in mounts),
+        sub_paths={str(m.get("mountPath")): str(m.get("subPath") or "") for m in mounts},
+        reports_result=bool((raw.get("outputs") or {}).get("parameters")),
+        workdir=str(container["workingDir"]) if container.get("workingDir") else None,
     )
 
 

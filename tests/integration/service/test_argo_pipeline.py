@@ -3,6 +3,7 @@ client against the fake API server, watcher and reconciler. The test plays the A
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from operator_argo.config import Settings
-from operator_argo.domain.environment import Environment
+from operator_argo.domain.environment import Environment, FilterStep
 from operator_argo.domain.names import workflow_name
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.kube import FakeKube, fake_kube
@@ -268,3 +269,34 @@ async def test_a_claim_never_recorded_before_a_crash_is_submitted_at_start(
             return stored is not None and stored.workflow_name == wf
 
         await eventually(recorded)
+
+
+async def test_a_filtered_job_shows_50_and_a_failed_filter_ends_it_with_the_logs_only(
+    argo_settings: Settings, fake_kube: FakeKube
+) -> None:
+    step = FilterStep(image="filters/rows:1", command=("python", "/filter.py"), timeout=120)
+    environment = dataclasses.replace(argo_settings.environments[0], filter=step)
+    settings = dataclasses.replace(argo_settings, environments=(environment,))
+    async with running_operator(settings) as (runtime, client):
+        job_id, wf = await submitted(client, fake_kube, raw_request())
+        fake_kube.set_step(NS, wf, "configure", "Succeeded", exit_code=0, result={"error": None})
+        fake_kube.set_step(NS, wf, "algorithm", "Running")
+        await eventually(status_is(client, job_id, 40))
+        fake_kube.set_step(NS, wf, "algorithm", "Succeeded", exit_code=0)
+        fake_kube.set_step(NS, wf, "filter", "Running")
+        await eventually(status_is(client, job_id, 50))
+        assert (await job_status(client, job_id))["statusText"] == "Filtering results"
+        fake_kube.set_step(NS, wf, "filter", "Failed", exit_code=3, message="Error (exit code 3)")
+        fake_kube.set_step(NS, wf, "publish", "Running")
+        await eventually(status_is(client, job_id, 60))
+        logs_only = {"files": published(job_id, settings.results_dir)["files"][1:]}
+        fake_kube.set_step(NS, wf, "publish", "Succeeded", exit_code=0, result=logs_only)
+        fake_kube.finish(NS, wf, "Failed")
+        await eventually(status_is(client, job_id, 70))
+        job = await job_status(client, job_id)
+        assert [r["type"] for r in job["results"]] == ["publishLog"]
+        history = [s for s, _ in await runtime.store.status_history(job_id)]
+        assert history == [1, 30, 40, 50, 60, 70]
+        stored = await runtime.store.get_job(job_id)
+        assert stored is not None and stored.error is not None
+        assert "filtering step failed (Error (exit code 3))" in stored.error

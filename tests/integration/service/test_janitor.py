@@ -8,7 +8,7 @@ from pathlib import Path
 
 from operator_argo.config import Settings
 from operator_argo.domain.deadlines import OVERDUE_GRACE, workflow_deadline
-from operator_argo.domain.environment import Environment
+from operator_argo.domain.environment import Environment, FilterStep
 from operator_argo.domain.errors import Unavailable
 from operator_argo.domain.job import JobUpdate, ResultFile
 from operator_argo.domain.names import workflow_name
@@ -94,6 +94,28 @@ async def test_jobs_that_outlive_every_deadline_are_ended(
     assert engine.deleted == [job.job_id]
     still = await job_store.get_job(queued.job_id)
     assert still is not None and still.status is JobStatus.QUEUED
+
+
+async def test_a_filtering_step_gives_the_workflow_its_extra_time(
+    settings_factory, job_store: PostgresJobStore, tmp_path: Path
+) -> None:
+    step = FilterStep(image="f:1", command=("true",), timeout=500)
+    settings: Settings = settings_factory(
+        environments=(Environment(id="env-f", namespace="n", max_job_duration=60, filter=step),),
+        configure_timeout=60,
+        publish_timeout=60,
+    )
+    job = await job_store.insert_job(new_job("env-f"))
+    claimed = await claim_next(job_store, "env-f", 1)
+    assert claimed is not None and claimed.submitted_at is not None
+    clock = VirtualClock(claimed.submitted_at)
+    storage = StoredResults(LocalStorage(tmp_path / "results"))
+    janitor = Janitor(settings, job_store, RecordingEngine(), storage, clock=clock)
+    await clock.advance(workflow_deadline(60, 60, 60) + OVERDUE_GRACE)
+    assert await janitor.end_overdue_jobs() == 0  # still inside the filter's 500 s
+    await clock.advance(500)
+    assert await janitor.end_overdue_jobs() == 1
+    assert (await job_store.get_job(job.job_id)).status is JobStatus.FINISHED  # type: ignore[union-attr]
 
 
 async def test_a_removed_jobs_leftover_results_go_whatever_the_expiry(

@@ -176,3 +176,56 @@ async def test_without_a_stop_reason_the_algorithm_log_is_left_as_it_was(
     run = await run_step("publish", _publish_env(job_dirs, results, OPERATOR_STOP_REASON=""))
     assert run.code == 0, run.stderr
     assert (results / JOB_ID / "algorithm.log").read_text() == "algo says hi\n"
+
+
+def _filtered_job(dirs: JobDirs, *, passed: bool) -> None:
+    outputs = dirs.volume / "outputs"
+    outputs.mkdir(parents=True)
+    (outputs / "summary.txt").write_text("ok")
+    (outputs / "filtering.log").write_text("an output named like the filter's log")
+    _write_logs(dirs)
+    folder = dirs.admin / "filter"
+    folder.mkdir(parents=True)
+    (folder / "filtering.log").write_text("filter was here\n")
+    if passed:
+        (folder / "passed").write_text("")
+
+
+async def test_a_passed_filter_lets_the_outputs_through_and_its_log_is_published(
+    job_dirs: JobDirs, tmp_path: Path
+) -> None:
+    _filtered_job(job_dirs, passed=True)
+    results = tmp_path / "results"
+    run = await run_step("publish", _publish_env(job_dirs, results, OPERATOR_FILTERED="1"))
+    assert run.code == 0, run.stderr
+    assert run.result is not None and run.result["error"] is None
+    assert [(f["filename"], f["type"]) for f in run.result["files"]] == [
+        ("filtering.log", "output"),
+        ("summary.txt", "output"),
+        ("algorithm.log", "algorithmLog"),
+        ("configure.log", "configrationLog"),
+        ("filtering.log", "filteringLog"),
+        ("publish.log", "publishLog"),
+    ]
+    assert (results / JOB_ID / "filtering.log").read_text() == "filter was here\n"
+    assert (results / JOB_ID / "outputs" / "filtering.log").read_text().startswith("an output")
+
+
+async def test_without_the_filters_mark_only_the_logs_are_published(
+    job_dirs: JobDirs, tmp_path: Path
+) -> None:
+    _filtered_job(job_dirs, passed=False)
+    os.symlink(job_dirs.admin / "filter" / "filtering.log", job_dirs.admin / "filter" / "passed")
+    results = tmp_path / "results"
+    run = await run_step("publish", _publish_env(job_dirs, results, OPERATOR_FILTERED="1"))
+    assert run.code == 0, run.stderr
+    assert run.result is not None
+    assert [f["type"] for f in run.result["files"]] == [
+        "algorithmLog",
+        "configrationLog",
+        "filteringLog",
+        "publishLog",
+    ]
+    assert "outputs withheld" in run.result["error"]
+    assert not (results / JOB_ID / "summary.txt").exists()
+    assert "outputs withheld" in (results / JOB_ID / "publish.log").read_text()

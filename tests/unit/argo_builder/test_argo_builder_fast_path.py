@@ -12,7 +12,7 @@ import pytest
 from argo_builder_support import NOW, load_request
 
 from operator_argo.config import IpfsSettings, S3Settings, Settings
-from operator_argo.domain.environment import Environment, KeySource
+from operator_argo.domain.environment import Environment, FilterStep, KeySource
 from operator_argo.domain.job import Job
 from operator_argo.engines.argo.builder import build_workflow, build_workflow_with_hera
 from operator_argo.engines.argo.builder_request import job_from_request
@@ -30,6 +30,11 @@ ENVIRONMENTS = [
         key=KeySource(secret_name="k", secret_key="pk"),
     ),
     Environment(id="zero", namespace="ns-c", cpu_number=0, ram_gb=0, max_job_duration=5),
+    Environment(
+        id="filtered",
+        namespace="ns-d",
+        filter=FilterStep(image="f:1", command=("sh", "-c", "rm -f $OUTPUTS/x"), timeout=9),
+    ),
 ]
 SETTINGS = [
     Settings(step_image="op:1"),

@@ -1,5 +1,6 @@
 """decide_update: observations to Ocean statuses."""
 
+import dataclasses
 import datetime as dt
 
 from operator_argo.domain.job import (
@@ -155,3 +156,81 @@ def test_missing_publish_output_still_finishes_with_empty_results() -> None:
     )
     update = decide_update(make_job(JobStatus.PUBLISHING), obs)
     assert update is not None and update.results == () and update.error
+
+
+def test_a_filtering_step_shows_50_between_the_algorithm_and_publish() -> None:
+    done = step(Phase.SUCCEEDED, 0)
+    job = make_job(JobStatus.RUNNING)
+    between = dataclasses.replace(
+        observe(Phase.RUNNING, configure=done, algorithm=done), filter_planned=True
+    )
+    assert decide_update(job, between) is None  # the filter is next, not publish: stays 40
+    without = observe(Phase.RUNNING, configure=done, algorithm=done)
+    update = decide_update(job, without)
+    assert update is not None and update.status is JobStatus.PUBLISHING
+    filtering = observe(Phase.RUNNING, configure=done, algorithm=done, filter=step(Phase.RUNNING))
+    update = decide_update(job, filtering)
+    assert update is not None and update.status is JobStatus.FILTERING
+    job = make_job(JobStatus.FILTERING)
+    assert decide_update(job, filtering) is None  # a repeat is no move
+    late = observe(Phase.RUNNING, configure=done, algorithm=step(Phase.RUNNING))
+    assert decide_update(job, late) is None  # never back to 40
+    publishing = observe(
+        Phase.RUNNING, configure=done, algorithm=done, filter=done, publish=step(Phase.RUNNING)
+    )
+    update = decide_update(job, publishing)
+    assert update is not None and update.status is JobStatus.PUBLISHING
+    finished = observe(
+        Phase.SUCCEEDED,
+        configure=done,
+        algorithm=done,
+        filter=done,
+        publish=step(Phase.SUCCEEDED, 0, output=PUBLISHED),
+    )
+    update = decide_update(make_job(JobStatus.PUBLISHING), finished)
+    assert update is not None and update.status is JobStatus.FINISHED and update.error is None
+
+
+def test_a_failed_filter_ends_the_job_70_with_a_clear_error() -> None:
+    done = step(Phase.SUCCEEDED, 0)
+    logs_only = {"files": PUBLISHED["files"][1:], "error": "outputs withheld"}
+    obs = observe(
+        Phase.FAILED,
+        configure=done,
+        algorithm=done,
+        filter=step(Phase.FAILED, 3, message="Error (exit code 3)"),
+        publish=step(Phase.SUCCEEDED, 0, output=logs_only),
+    )
+    update = decide_update(make_job(JobStatus.FILTERING), obs)
+    assert update is not None and update.status is JobStatus.FINISHED
+    assert (
+        update.error is not None and "filtering step failed (Error (exit code 3))" in update.error
+    )
+    assert update.stopreq is None
+    assert update.termination is not None and update.termination.exit_code == 0  # the algorithm's
+
+
+def test_a_filter_past_its_deadline_is_a_deadline_stop() -> None:
+    done = step(Phase.SUCCEEDED, 0)
+    obs = observe(
+        Phase.FAILED,
+        configure=done,
+        algorithm=done,
+        filter=step(Phase.FAILED, message="Pod was active too long", deadline_exceeded=True),
+        publish=step(Phase.SUCCEEDED, 0, output=PUBLISHED),
+    )
+    update = decide_update(make_job(JobStatus.FILTERING), obs)
+    assert update is not None and update.stopreq is StopReason.DEADLINE
+    assert update.error is not None and "not published" in update.error
+
+
+def test_a_configure_failure_stays_31_whatever_the_filter_did() -> None:
+    obs = observe(
+        Phase.FAILED,
+        configure=step(Phase.FAILED, 31, message="input 0 failed"),
+        filter=step(Phase.OMITTED),
+        publish=step(Phase.SUCCEEDED, 0, output=PUBLISHED),
+    )
+    update = decide_update(make_job(JobStatus.PUBLISHING), obs)
+    assert update is not None and update.status is JobStatus.DATA_FAILED
+    assert update.error == "input 0 failed"

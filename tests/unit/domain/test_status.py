@@ -11,6 +11,7 @@ CONTRACT = {
     31: "Data provisioning failed",
     32: "Algorithm provisioning failed",
     40: "Running algorithm ",
+    50: "Filtering results",  # the original engine's code for its filtering step
     60: "Publishing results",
     70: "Job finished",
 }
@@ -39,6 +40,14 @@ def test_final_states_are_final() -> None:
         (JobStatus.PUBLISHING, JobStatus.RUNNING, False),
         (JobStatus.RUNNING, JobStatus.RUNNING, False),
         (JobStatus.PUBLISHING, JobStatus.DATA_FAILED, True),
+        (JobStatus.RUNNING, JobStatus.FILTERING, True),
+        (JobStatus.PROVISIONED, JobStatus.FILTERING, True),
+        (JobStatus.FILTERING, JobStatus.PUBLISHING, True),
+        (JobStatus.FILTERING, JobStatus.FINISHED, True),
+        (JobStatus.FILTERING, JobStatus.RUNNING, False),
+        (JobStatus.PUBLISHING, JobStatus.FILTERING, False),
+        (JobStatus.DATA_FAILED, JobStatus.FILTERING, False),
+        (JobStatus.ALGORITHM_FAILED, JobStatus.FILTERING, False),
     ],
 )
 def test_transitions(current: JobStatus, target: JobStatus, allowed: bool) -> None:
