@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from operator_argo.config_placement import PLACEMENT_FIELDS, parse_placement
 from operator_argo.domain.environment import FILTER_TIMEOUT, Environment, FilterStep, KeySource
 from operator_argo.domain.errors import ConfigurationError
 
@@ -123,7 +124,8 @@ def parse_environment(item: Any, index: int, default_namespace: str) -> Environm
         )
     if item.get("filter") is not None:
         fields["filter"] = _filter_step(where, item["filter"])
-    unknown = set(item) - set(_ENV_FIELDS) - _OBJECT_FIELDS
+    fields["placement"] = parse_placement(where, item)
+    unknown = set(item) - set(_ENV_FIELDS) - _OBJECT_FIELDS - PLACEMENT_FIELDS
     unknown -= {"currentJobs", "consumerAddress", "lastSeen"}  # tolerated: copied from a GET
     if unknown:
         raise ConfigurationError(

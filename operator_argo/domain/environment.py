@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -33,6 +35,20 @@ class FilterStep:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class PodPlacement:
+    """Where and how an environment's job pods run, in the Kubernetes API's own terms (checked
+    at start-up). The mappings are never changed after start-up; they stay out of the hash."""
+
+    node_selector: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
+    tolerations: tuple[Mapping[str, Any], ...] = dataclasses.field(default=(), hash=False)
+    affinity: Mapping[str, Any] | None = dataclasses.field(default=None, hash=False)
+    priority_class_name: str = ""
+    runtime_class_name: str = ""  # the algorithm's runtime (gVisor, Kata); "" = the node's default
+    image_pull_secrets: tuple[str, ...] = ()  # Secret names, for private algorithm images
+    image_pull_policy: str = ""  # Always, IfNotPresent or Never; "" = the Kubernetes default
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Environment:
     """One compute environment as configured by the operator's administrator."""
 
@@ -54,6 +70,7 @@ class Environment:
     key: KeySource = dataclasses.field(default_factory=KeySource)
     consumer_address: str = ""  # derived from the key at start-up, never the key itself
     filter: FilterStep | None = None  # the filtering step, if the environment has one
+    placement: PodPlacement = dataclasses.field(default_factory=PodPlacement)
 
     def accepts_chain(self, chain_id: int | None) -> bool:
         """Whether a request for `chain_id` may use this environment."""

@@ -412,6 +412,12 @@ def test_rendered_settings_load(production_render: Rendered, tmp_path: Path) -> 
     assert gpu is not None and gpu.gpu_number == 1 and gpu.allow_network
     assert gpu.namespace == "c2d-gpu"
     assert gpu.key.secret_name == "c2d-gpu-key" and gpu.key.secret_key == "private-key"
+    assert gpu.placement.node_selector == {"node-pool": "gpu"}
+    assert gpu.placement.tolerations[0]["key"] == "dedicated"
+    assert (gpu.placement.runtime_class_name, gpu.placement.image_pull_secrets) == (
+        "nvidia",
+        ("algorithm-images",),
+    )
     cpu = settings.environment("cpu")
     assert cpu is not None and cpu.allowed_chain_ids == (1, 137)
     assert cpu.filter is not None and cpu.filter.command == ("python", "/filter/redact.py")
@@ -430,6 +436,8 @@ def test_rendered_settings_load(production_render: Rendered, tmp_path: Path) -> 
         ("environments[0].gpuCount=1", "gpuCount"),
         ("environments[0].filter.command[0]=rm", "image"),
         ("environments[0].filter.image=f:1", "command"),
+        ("environments[0].imagePullPolicy=Sometimes", "imagePullPolicy"),
+        ("environments[0].tolerations[0].operatr=Exists", "operatr"),
         ("auth.allowedProviders[0]=not-an-address", "allowedProviders"),
         ("replicas=2", "replicas"),
     ],

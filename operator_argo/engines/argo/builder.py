@@ -29,7 +29,6 @@ from hera.workflows.models import (
     PodSecurityContext,
     SeccompProfile,
     SecurityContext,
-    Toleration,
     ValueFrom,
     VolumeClaimGC,
     VolumeMount,
@@ -52,6 +51,7 @@ from operator_argo.domain.job import (
 )
 from operator_argo.domain.status import JobStatus
 from operator_argo.engines.argo import builder_env as env
+from operator_argo.engines.argo import placement
 from operator_argo.engines.argo.builder_algorithm import (
     LAUNCHER,
     algorithm_image,
@@ -62,8 +62,6 @@ from operator_argo.engines.argo.builder_algorithm import (
 STEP_UID = 10001  # the uid the operator image's step programs run as
 JOB_VOLUME = "job"
 RESULTS_VOLUME = "results"
-# Argo refuses tokenless pods unless its executor (the wait container, not ours) has an account.
-GPU_RESOURCE = "nvidia.com/gpu"
 
 _LABEL_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -139,7 +137,6 @@ def _resources(environment: Environment) -> Resources:
 
 def _algorithm(job: Job, environment: Environment, deadline: int) -> Container:
     entrypoint = resolve_entrypoint(job.spec.algorithm.container.entrypoint)
-    gpu = environment.gpu_number > 0
     return Container(
         name="algorithm",
         image=env.inert_text(algorithm_image(job.spec.algorithm.container)),
@@ -156,9 +153,7 @@ def _algorithm(job: Job, environment: Environment, deadline: int) -> Container:
             names.JOB_ID_LABEL: job.job_id,
             names.NETWORK_LABEL: "allow" if environment.allow_network else "deny",
         },
-        tolerations=[Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
-        if gpu
-        else None,
+        **placement.job_code_placement(environment, runtime=True),
     )
 
 
@@ -193,6 +188,7 @@ def _filter(job: Job, environment: Environment, step: FilterStep) -> Container:
             names.JOB_ID_LABEL: job.job_id,
             names.NETWORK_LABEL: "deny",
         },
+        **placement.job_code_placement(environment, runtime=False),
     )
 
 
@@ -264,9 +260,12 @@ def _templates(
 
 
 def _pod_defaults(job: Job, environment: Environment, settings: Settings) -> dict[str, Any]:
-    """Settings for every pod: no service-account token, one fsGroup, seccomp, job labels."""
+    """Settings for every pod: no service-account token, one fsGroup, seccomp, job labels, and
+    the environment's placement (placement.py)."""
     return {
+        **placement.workflow_placement(environment),
         "automount_service_account_token": False,
+        # Argo refuses tokenless pods unless its executor (the wait container) has an account.
         "executor": ExecutorConfig(service_account_name=settings.executor_service_account),
         "security_context": PodSecurityContext(
             fs_group=STEP_UID,

@@ -19,6 +19,7 @@ from operator_argo.domain.ports import ObservationSink, Takeover
 from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.argo.builder_env import inert_text
 from operator_argo.engines.argo.client import AlreadyExists, KubeClient
+from operator_argo.engines.argo.placement import check_placement
 from operator_argo.engines.argo.startup import StartWatch, waiting_reason
 from operator_argo.engines.argo.status import overdue_observation, parse_workflow
 from operator_argo.engines.argo.watcher import WorkflowWatcher
@@ -58,7 +59,9 @@ class ArgoEngine:
 
     @classmethod
     async def from_settings(cls, settings: Settings) -> ArgoEngine:
-        """An engine talking to the cluster of `settings` (its kubeconfig, or in-cluster)."""
+        """An engine talking to the cluster of `settings` (its kubeconfig, or in-cluster); a
+        placement field the Kubernetes models refuse stops start-up first, naming it."""
+        check_placement(settings.environments)
         return cls(settings, await KubeClient.connect(settings))
 
     async def close(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from operator_argo.config import S3Settings, Settings
-from operator_argo.domain.environment import Environment, FilterStep, KeySource
+from operator_argo.domain.environment import Environment, FilterStep, KeySource, PodPlacement
 from operator_argo.domain.errors import NotFound
 from operator_argo.domain.messages import ENVIRONMENT_INVALID
 from operator_argo.engines.argo.builder import build_workflow
@@ -52,6 +52,39 @@ TEMPLATE_SETTINGS = Settings(
             gpu_number=1,
             max_job_duration=7200,
             key=KeySource(file="/etc/operator-argo/keys/gpu.key"),
+            placement=PodPlacement(
+                node_selector={"node-pool": "gpu"},
+                tolerations=(
+                    {
+                        "key": "dedicated",
+                        "operator": "Equal",
+                        "value": "gpu",
+                        "effect": "NoSchedule",
+                    },
+                ),
+                affinity={
+                    "nodeAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {
+                                "weight": 50,
+                                "preference": {
+                                    "matchExpressions": [
+                                        {
+                                            "key": "gpu-model",
+                                            "operator": "In",
+                                            "values": ["a100", "h100"],
+                                        }
+                                    ]
+                                },
+                            }
+                        ]
+                    }
+                },
+                priority_class_name="c2d-gpu",
+                runtime_class_name="nvidia",
+                image_pull_secrets=("algorithm-images",),
+                image_pull_policy="IfNotPresent",
+            ),
         ),
         dataclasses.replace(
             _CPU_ENVIRONMENT,

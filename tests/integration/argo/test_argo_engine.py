@@ -11,7 +11,9 @@ import pytest
 
 from operator_argo.config import Settings
 from operator_argo.domain.deadlines import OVERDUE_GRACE
+from operator_argo.domain.environment import PodPlacement
 from operator_argo.domain.errors import (
+    ConfigurationError,
     EngineMisconfigured,
     PermanentEngineError,
     TransientEngineError,
@@ -213,3 +215,44 @@ async def test_an_algorithm_whose_image_cannot_be_pulled_is_stopped_with_the_rea
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_placed_environment_reaches_the_cluster_with_its_placement(
+    kube_settings: Settings, kube_client: KubeClient, fake_kube: FakeKube
+) -> None:
+    placement = PodPlacement(
+        node_selector={"node-pool": "gpu"},
+        tolerations=({"key": "dedicated", "operator": "Equal", "value": "gpu"},),
+        priority_class_name="c2d-gpu",
+        runtime_class_name="gvisor",
+        image_pull_secrets=("algorithm-images",),
+        image_pull_policy="Always",
+    )
+    environment = dataclasses.replace(kube_settings.environments[0], placement=placement)
+    settings = dataclasses.replace(kube_settings, environments=(environment,))
+    engine = ArgoEngine(settings, kube_client)
+    name = await engine.submit(make_job(), environment)
+    spec = fake_kube.workflow(NS, name)["spec"]
+    assert spec["nodeSelector"] == {"node-pool": "gpu"}
+    assert spec["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "gpu"}]
+    assert spec["podPriorityClassName"] == "c2d-gpu"
+    assert spec["imagePullSecrets"] == [{"name": "algorithm-images"}]
+    algorithm = next(t for t in spec["templates"] if t["name"] == "algorithm")
+    assert algorithm["podSpecPatch"] == '{"runtimeClassName": "gvisor"}'
+    assert algorithm["container"]["imagePullPolicy"] == "Always"
+
+
+@pytest.mark.kube_fake_only
+async def test_a_misspelt_placement_field_stops_the_engine_before_it_connects(
+    kube_settings: Settings, fake_kube: FakeKube
+) -> None:
+    affinity = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{}]}}
+    wrong = dataclasses.replace(
+        kube_settings.environments[1], placement=PodPlacement(affinity=affinity)
+    )
+    settings = dataclasses.replace(
+        kube_settings, environments=(kube_settings.environments[0], wrong)
+    )
+    with pytest.raises(ConfigurationError, match=r"\(gpu\)\.affinity\..*preference"):
+        await ArgoEngine.from_settings(settings)
+    assert fake_kube.requests == []

@@ -12,7 +12,7 @@ import pytest
 from argo_builder_support import NOW, load_request
 
 from operator_argo.config import IpfsSettings, S3Settings, Settings
-from operator_argo.domain.environment import Environment, FilterStep, KeySource
+from operator_argo.domain.environment import Environment, FilterStep, KeySource, PodPlacement
 from operator_argo.domain.job import Job
 from operator_argo.engines.argo.builder import build_workflow, build_workflow_with_hera
 from operator_argo.engines.argo.builder_request import job_from_request
@@ -34,6 +34,16 @@ ENVIRONMENTS = [
         id="filtered",
         namespace="ns-d",
         filter=FilterStep(image="f:1", command=("sh", "-c", "rm -f $OUTPUTS/x"), timeout=9),
+        gpu_number=1,
+        placement=PodPlacement(
+            node_selector={"pool": "gpu"},
+            tolerations=({"key": "dedicated", "operator": "Exists"},),
+            affinity={"nodeAffinity": {}},
+            priority_class_name="high",
+            runtime_class_name="kata",
+            image_pull_secrets=("pull",),
+            image_pull_policy="Never",
+        ),
     ),
 ]
 SETTINGS = [

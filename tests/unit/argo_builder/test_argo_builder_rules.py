@@ -123,14 +123,17 @@ def test_algorithm_resources(build: Build, environment: Environment) -> None:
     resources = steps_of(build())["algorithm"]["container"]["resources"]
     expected = {"cpu": "2", "memory": "3Gi"}
     assert resources == {"requests": expected, "limits": expected}
-    assert "tolerations" not in steps_of(build())["algorithm"]
+    assert "tolerations" not in build()["spec"]
     gpu = build(environment=dataclasses.replace(environment, gpu_number=2))
     algorithm = steps_of(gpu)["algorithm"]
     assert algorithm["container"]["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert algorithm["container"]["resources"]["requests"]["nvidia.com/gpu"] == "2"
-    assert algorithm["tolerations"] == [
+    # Every pod of a GPU job tolerates the GPU taint: configure must be able to run (and bind
+    # the job volume) where the algorithm will.
+    assert gpu["spec"]["tolerations"] == [
         {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
     ]
+    assert not any("tolerations" in template for template in gpu["spec"]["templates"])
     for name in ("configure", "publish"):
         assert "resources" not in steps_of(gpu)[name]["container"]
 
