@@ -409,6 +409,26 @@ class Settings:
         "storage class of job volumes; empty = the cluster default",
         chart="operator.jobStorageClass",
     )
+    keep_finished: int = setting(
+        "OPERATOR_KEEP_FINISHED",
+        3600,
+        "how long a finished job's workflow stays in the cluster (and the Argo UI) once its final "
+        "state is stored, removed by Argo's ttlStrategy; its pods and volume go when it "
+        "completes; `0` = deleted at once (Argo)",
+        unit=SECONDS,
+        read=integer(),
+        chart="operator.keepFinished",
+    )
+    keep_failed: int = setting(
+        "OPERATOR_KEEP_FAILED",
+        0,
+        "how long a failed job's workflow is kept **with its pods and job volume**, for "
+        "debugging; at least `OPERATOR_KEEP_FINISHED`; `0` = failed jobs are kept like the others "
+        "(Argo)",
+        unit=SECONDS,
+        read=integer(),
+        chart="operator.keepFailed",
+    )
     # --- logs
     log_level: str = setting(
         "LOG_LEVEL",
@@ -502,6 +522,11 @@ def validate_settings(settings: Settings) -> None:
         raise ConfigurationError("OPERATOR_S3_BUCKET is required when OPERATOR_STORAGE=s3")
     if settings.storage_backend == "ipfs" and not settings.ipfs.url:
         raise ConfigurationError("IPFS_URL is required when OPERATOR_STORAGE=ipfs")
+    if 0 < settings.keep_failed < settings.keep_finished:
+        raise ConfigurationError(
+            f"OPERATOR_KEEP_FAILED ({settings.keep_failed}) must be 0 or at least "
+            f"OPERATOR_KEEP_FINISHED ({settings.keep_finished})"
+        )
     if settings.signature_required and not settings.allowed_providers:
         raise ConfigurationError(
             "ALLOWED_PROVIDERS must list at least one address when SIGNATURE_REQUIRED=1"

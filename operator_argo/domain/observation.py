@@ -64,6 +64,7 @@ class Observation:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     filter_planned: bool = False  # a filtering step follows a successful algorithm
+    released: bool = False  # handed to the engine's own clean-up once the job's end was stored
 
     @property
     def deleted(self) -> bool:

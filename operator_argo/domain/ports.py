@@ -118,6 +118,11 @@ class Engine(Protocol):
     async def delete(self, job: Job) -> None:
         """Remove the workflow and what it left behind; missing is fine."""
 
+    async def release(self, job: Job) -> None:
+        """The job's final state is stored: remove its workflow now, or hand it to the engine's
+        own clean-up after the configured retention (Argo: its ttlStrategy). The workflow's
+        later observations say `released`. Missing is fine."""
+
     async def watch(self, sink: ObservationSink) -> None:
         """Report observations of every managed workflow to `sink` until cancelled."""
 

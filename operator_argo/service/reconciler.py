@@ -21,9 +21,11 @@ class Reconciler:
     """Maps each observation to the job's next state through the allowed transitions.
 
     Duplicate, late and out-of-order observations are no-ops: `decide_update` returns nothing
-    for them and the store re-checks the transition under a row lock. The workflow is deleted
-    only after the final state is stored (persist, then GC), so a crash in between leaves a
-    finished workflow that the next observation of it cleans up.
+    for them and the store re-checks the transition under a row lock. The workflow is released
+    to the engine's clean-up (deleted, or kept for a while and then removed by the engine) only
+    after the final state is stored (persist, then GC), so a crash in between leaves a finished
+    workflow that the next observation of it releases. A released workflow's observations,
+    its removal included, find the job finished and change nothing.
     """
 
     def __init__(
@@ -95,10 +97,10 @@ class Reconciler:
         await self._store.mark_results_deleted(job.job_id)
 
     async def _collect(self, job: Job, observation: Observation) -> None:
-        if observation.deleted:
-            return
+        if observation.deleted or observation.released:
+            return  # gone already, or its clean-up is under way (a TTL, say)
         try:
-            await self._engine.delete(job)
+            await self._engine.release(job)
         except OperatorError as exc:
             log.warning(
                 "workflow_gc_failed",

@@ -467,6 +467,7 @@ TWO_SAME_IDS = {
             {"environments": [{"id": "a", "namespace": "elsewhere"}]},
             'local result storage is a volume claim in the release namespace "default"',
         ),
+        ({"operator": {"keepFinished": 3600, "keepFailed": 60}}, "keepFailed"),
     ],
 )
 def test_chart_rejects_inconsistent_values(

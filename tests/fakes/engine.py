@@ -23,6 +23,7 @@ class RecordingEngine:
     submitted: list[str] = dataclasses.field(default_factory=list)
     stopped: list[str] = dataclasses.field(default_factory=list)
     deleted: list[str] = dataclasses.field(default_factory=list)
+    released: list[str] = dataclasses.field(default_factory=list)
     fail_with: OperatorError | None = None
     fail_times: int = 0
     on_submit: Callable[[Job], Awaitable[None]] | None = None
@@ -42,6 +43,9 @@ class RecordingEngine:
 
     async def delete(self, job: Job) -> None:
         self.deleted.append(job.job_id)
+
+    async def release(self, job: Job) -> None:
+        self.released.append(job.job_id)
 
     async def watch(self, sink: ObservationSink) -> None:
         await asyncio.Event().wait()

@@ -216,6 +216,10 @@ holds the password instead of the release's own). */}}
 {{- if and (gt (int .Values.replicaCount) 1) (eq .Values.storage.backend "local") (not $local.existingClaim) $local.persistence.enabled (not (has "ReadWriteMany" $local.persistence.accessModes)) -}}
 {{- fail "replicaCount > 1 with local result storage needs storage.local.persistence.accessModes [ReadWriteMany] (or s3/ipfs)" -}}
 {{- end -}}
+{{- $o := .Values.operator -}}
+{{- if and (gt (int $o.keepFailed) 0) (lt (int $o.keepFailed) (int $o.keepFinished)) -}}
+{{- fail "operator.keepFailed must be 0 or at least operator.keepFinished" -}}
+{{- end -}}
 {{- $ids := dict -}}
 {{- range .Values.environments -}}
 {{- if hasKey $ids .id -}}{{- fail (printf "environment id %q appears twice" .id) -}}{{- end -}}

@@ -26,6 +26,7 @@ from hera.workflows.models import (
     ExecutorConfig,
     Metadata,
     PersistentVolumeClaimVolumeSource,
+    PodGC,
     PodSecurityContext,
     SeccompProfile,
     SecurityContext,
@@ -51,7 +52,7 @@ from operator_argo.domain.job import (
 )
 from operator_argo.domain.status import JobStatus
 from operator_argo.engines.argo import builder_env as env
-from operator_argo.engines.argo import placement
+from operator_argo.engines.argo import placement, retention
 from operator_argo.engines.argo.builder_algorithm import (
     LAUNCHER,
     algorithm_image,
@@ -400,7 +401,8 @@ def build_workflow_with_hera(
         on_exit="publish",
         templates=_templates(job, environment, settings, algo_deadline),
         volumes=_volumes(environment, settings),
-        volume_claim_gc=VolumeClaimGC(strategy="OnWorkflowCompletion"),
+        volume_claim_gc=VolumeClaimGC(strategy=retention.gc_strategy(settings)),
+        pod_gc=PodGC(strategy=retention.gc_strategy(settings)),
         active_deadline_seconds=_workflow_deadline(environment, settings, algo_deadline),
         **_pod_defaults(job, environment, settings),
     )

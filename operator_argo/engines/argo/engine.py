@@ -20,6 +20,7 @@ from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.argo.builder_env import inert_text
 from operator_argo.engines.argo.client import AlreadyExists, KubeClient
 from operator_argo.engines.argo.placement import check_placement
+from operator_argo.engines.argo.retention import release_patch
 from operator_argo.engines.argo.startup import StartWatch, waiting_reason
 from operator_argo.engines.argo.status import overdue_observation, parse_workflow
 from operator_argo.engines.argo.watcher import WorkflowWatcher
@@ -113,6 +114,20 @@ class ArgoEngine:
         except NotFound:
             return
         log.info("workflow_deleted", job_id=job.job_id, workflow=name)
+
+    async def release(self, job: Job) -> None:
+        """Hand a finished workflow to Argo's own clean-up (retention.py): a ttlStrategy counted
+        from its finish; with no retention configured, delete it now."""
+        patch = release_patch(self.settings)
+        if patch is None:
+            await self.delete(job)
+            return
+        namespace, name = self._where(job)
+        try:
+            await self.client.patch_workflow(namespace, name, patch)
+        except NotFound:
+            return
+        log.info("workflow_released", job_id=job.job_id, workflow=name, ttl=patch["spec"])
 
     async def resume(self, jobs: Sequence[tuple[Job, Environment]]) -> Takeover:
         """Submit again every claim whose workflow was never recorded (see the class docstring).

@@ -21,6 +21,7 @@ from operator_argo.domain.names import (
     job_id_of,
 )
 from operator_argo.domain.observation import STEP_NAMES, Observation, Phase, StepObservation
+from operator_argo.engines.argo.retention import is_released
 
 # Argo's wordings for a pod or step that ran out of time, across versions.
 _DEADLINE = re.compile(
@@ -202,6 +203,7 @@ def parse_workflow(obj: Mapping[str, Any]) -> Observation:
         started_at=parse_time(status.get("startedAt")),
         finished_at=parse_time(status.get("finishedAt")),
         filter_planned=_plans_filter(spec),
+        released=is_released(spec),
     )
 
 

@@ -134,6 +134,11 @@ class LocalEngine:
         await asyncio.to_thread(layout.remove)
         log.info("local_job_deleted", job_id=job.job_id)
 
+    async def release(self, job: Job) -> None:
+        """A finished job's directory goes at once: nothing here shows finished jobs (the
+        retention settings are the Argo engine's)."""
+        await self.delete(job)
+
     async def watch(self, sink: ObservationSink) -> None:
         """Deliver observations in order until cancelled.
 

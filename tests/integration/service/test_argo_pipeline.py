@@ -107,8 +107,10 @@ async def test_a_job_walks_every_status_and_its_workflow_is_collected(
         assert job["terminationDetails"]["exitCode"] == 0
         history = [s for s, _ in await runtime.store.status_history(job_id)]
         assert history == [1, 20, 30, 40, 60, 70]
-        # Persist, then GC: the finished workflow is deleted.
-        await eventually(lambda: (NS, wf) not in fake_kube.workflows)
+        # Persist, then GC: once the job's end is stored, Argo keeps the finished workflow for
+        # OPERATOR_KEEP_FINISHED and then removes it itself.
+        await eventually(lambda: "ttlStrategy" in fake_kube.workflow(NS, wf)["spec"])
+        assert fake_kube.workflow(NS, wf)["spec"]["ttlStrategy"]["secondsAfterSuccess"] == 3600
 
         resp = await client.get(
             "/api/v1/operator/getResult",
@@ -215,7 +217,7 @@ async def test_a_restarted_operator_finishes_the_job_with_exactly_one_workflow(
         await eventually(status_is(client, job_id, 70))
         job = await job_status(client, job_id)
         assert job["terminationDetails"]["exitCode"] == 1
-        await eventually(lambda: (NS, wf) not in fake_kube.workflows)
+        await eventually(lambda: "ttlStrategy" in fake_kube.workflow(NS, wf)["spec"])
     creates = [
         path for method, path in fake_kube.requests if method == "POST" and "/workflows" in path
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from operator_argo.domain.names import workflow_name
 from operator_argo.domain.observation import Observation, Phase, StepObservation
 from operator_argo.domain.status import JobStatus
@@ -41,14 +43,14 @@ def happy_sequence(job_id: str) -> list[Observation]:
     ]
 
 
-async def test_happy_path_is_stored_in_order_then_the_workflow_is_deleted(
+async def test_happy_path_is_stored_in_order_then_the_workflow_is_released(
     job_store: PostgresJobStore,
 ) -> None:
     job = await job_store.insert_job(new_job())
     engine = RecordingEngine()
     reconciler = Reconciler(job_store, engine)
     for obs in happy_sequence(job.job_id):
-        assert engine.deleted == []
+        assert engine.released == []
         await reconciler.apply(obs)
     stored = await job_store.get_job(job.job_id)
     assert stored is not None and stored.status is JobStatus.FINISHED
@@ -59,7 +61,7 @@ async def test_happy_path_is_stored_in_order_then_the_workflow_is_deleted(
     ]
     history = [status for status, _ in await job_store.status_history(job.job_id)]
     assert history == [1, 20, 30, 40, 60, 70]
-    assert engine.deleted == [job.job_id]
+    assert engine.released == [job.job_id] and engine.deleted == []
 
 
 async def test_duplicate_out_of_order_and_late_events_are_no_ops(
@@ -89,23 +91,31 @@ async def test_a_workflow_deleted_behind_our_back_ends_the_job(job_store: Postgr
     await reconciler.apply(observe(job.job_id, None))
     stored = await job_store.get_job(job.job_id)
     assert stored is not None and stored.status is JobStatus.FINISHED and stored.error
-    assert engine.deleted == []  # nothing left to delete
+    assert engine.released == [] and engine.deleted == []  # nothing left to clean up
 
 
-async def test_finished_workflows_seen_again_are_collected(job_store: PostgresJobStore) -> None:
+async def test_finished_workflows_seen_again_are_released_until_they_say_so(
+    job_store: PostgresJobStore,
+) -> None:
     job = await job_store.insert_job(new_job())
     engine = RecordingEngine()
     reconciler = Reconciler(job_store, engine)
     final = happy_sequence(job.job_id)[-1]
     await reconciler.apply(final)
-    await reconciler.apply(final)  # e.g. the delete failed and a resync shows it again
-    assert engine.deleted == [job.job_id, job.job_id]
+    await reconciler.apply(final)  # e.g. the release failed and a resync shows it again
+    assert engine.released == [job.job_id, job.job_id]
+    released = dataclasses.replace(final, released=True)
+    await reconciler.apply(released)  # its TTL is set: Argo removes it, no need to ask again
+    await reconciler.apply(released)  # and its removal by that TTL (the last state, released)
+    assert engine.released == [job.job_id, job.job_id] and engine.deleted == []
+    stored = await job_store.get_job(job.job_id)
+    assert stored is not None and stored.status is JobStatus.FINISHED and stored.error is None
 
 
 async def test_unknown_jobs_are_ignored(job_store: PostgresJobStore) -> None:
     engine = RecordingEngine()
     assert await Reconciler(job_store, engine).apply(happy_sequence("f" * 32)[-1]) is None
-    assert engine.deleted == []
+    assert engine.deleted == [] and engine.released == []
 
 
 async def test_results_of_a_job_removed_while_running_are_deleted_when_it_publishes(
