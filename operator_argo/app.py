@@ -19,19 +19,25 @@ from aiohttp import web
 
 from operator_argo.api.server import create_api
 from operator_argo.auth.keys import load_private_key, resolve_environment_keys
+from operator_argo.auth.notices import EnvironmentSigner
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import ensure_fast_backend
 from operator_argo.config import Settings, load_settings, read_secret_env
 from operator_argo.domain.errors import ConfigurationError
+from operator_argo.domain.notice import NoticeKind
 from operator_argo.domain.ports import Engine, JobStore
+from operator_argo.notify.sender import HttpNoticeSender
 from operator_argo.observability.logging import configure_logging
 from operator_argo.service.janitor import Janitor
 from operator_argo.service.jobs import JobService
+from operator_argo.service.notifier import Notifier
 from operator_argo.service.reconciler import Reconciler
 from operator_argo.service.scheduler import Scheduler
 from operator_argo.storage.factory import open_result_reader
+from operator_argo.store.database import Database
 from operator_argo.store.lifecycle import job_store, open_database
 from operator_argo.store.migrate import migrate
+from operator_argo.store.notices import PostgresNoticeStore
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +56,7 @@ class Runtime:
     scheduler: Scheduler
     reconciler: Reconciler
     janitor: Janitor
+    notifier: Notifier | None  # None when no environment sends notices
     ping: Callable[[], Awaitable[None]]  # raises Unavailable when the database is not reachable
     migrate: Callable[[], Awaitable[object]]  # applies pending migrations
 
@@ -58,6 +65,26 @@ def _key_variables(settings: Settings) -> dict[str, str]:
     """The values of the variables environments name as `keyEnv` (kept out of Settings)."""
     names = {env.key.env for env in settings.environments if env.key.env}
     return {name: value for name in names if (value := read_secret_env(name)) is not None}
+
+
+async def _make_notifier(
+    settings: Settings,
+    database: Database,
+    environ: Mapping[str, str],
+    stack: contextlib.AsyncExitStack,
+) -> Notifier | None:
+    """The notice loop's parts, when an environment has a receiver: the signer (which needs
+    those environments' keys, so a missing one stops start-up), the HTTP sender, the store."""
+    kinds = (NoticeKind.START, NoticeKind.FINISH)
+    notified = set().union(*(settings.notified_environments(kind) for kind in kinds))
+    if not notified:
+        return None
+    signer = EnvironmentSigner.for_environments(
+        (env for env in settings.environments if env.id in notified), environ
+    )
+    sender = HttpNoticeSender(timeout=settings.notify_timeout)
+    stack.push_async_callback(sender.close)
+    return Notifier(settings, PostgresNoticeStore(database), sender, signer)
 
 
 async def _make_engine(settings: Settings, environ: Mapping[str, str]) -> Engine:
@@ -91,6 +118,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(engine.close)
         results = open_result_reader(settings)
         stack.push_async_callback(results.close)
+        notifier = await _make_notifier(settings, database, environ, stack)
         scheduler = Scheduler(settings, store, engine)
         yield Runtime(
             settings=settings,
@@ -101,6 +129,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             scheduler=scheduler,
             reconciler=Reconciler(store, engine, results, on_finished=scheduler.wake),
             janitor=Janitor(settings, store, engine, results),
+            notifier=notifier,
             ping=database.ping,
             migrate=lambda: migrate(database),
         )
@@ -123,12 +152,15 @@ async def _supervise(name: str, loop: Awaitable[None], crashed: asyncio.Event) -
 @contextlib.asynccontextmanager
 async def background(runtime: Runtime, crashed: asyncio.Event) -> AsyncIterator[None]:
     """Run the scheduler (which first takes over what a previous process left in flight), the
-    engine's watch feeding the reconciler, and the janitor; `crashed` is set if one ends."""
+    engine's watch feeding the reconciler, the janitor and (when an environment has a receiver)
+    the notice loop; `crashed` is set if one ends."""
     loops = {
         "scheduler": runtime.scheduler.run(),
         "engine": runtime.engine.watch(runtime.reconciler.observe),
         "janitor": runtime.janitor.run(),
     }
+    if runtime.notifier is not None:
+        loops["notifier"] = runtime.notifier.run()
     tasks = [asyncio.create_task(_supervise(n, c, crashed), name=n) for n, c in loops.items()]
     try:
         yield

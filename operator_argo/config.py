@@ -30,10 +30,12 @@ from operator_argo.config_readers import (
     path,
     positive_number,
     raw_text,
+    receiver_url,
     setting,
 )
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import ConfigurationError
+from operator_argo.domain.notice import NoticeKind
 
 __all__ = ["IpfsSettings", "S3Settings", "Settings", "load_settings", "parse_environment"]
 
@@ -357,6 +359,55 @@ class Settings:
         read=positive_number,
         chart="operator.janitorInterval",
     )
+    # --- notices
+    notify_start_url: str = setting(
+        "NOTIFY_START_URL",
+        "",
+        "where a signed JSON notice is POSTed when a job starts (before configure); empty = "
+        "none; an environment's `notifyStartUrl` wins",
+        read=receiver_url,
+        chart="notify.startUrl",
+    )
+    notify_stop_url: str = setting(
+        "NOTIFY_STOP_URL",
+        "",
+        "where a signed JSON notice is POSTed when a job has finished (its final status "
+        "stored); empty = none; an environment's `notifyStopUrl` wins",
+        read=receiver_url,
+        chart="notify.stopUrl",
+    )
+    notify_timeout: float = setting(
+        "OPERATOR_NOTIFY_TIMEOUT",
+        10.0,
+        "how long one delivery attempt of a notice may take",
+        unit=SECONDS,
+        read=positive_number,
+        chart="notify.timeout",
+    )
+    notify_backoff_cap: float = setting(
+        "OPERATOR_NOTIFY_BACKOFF_CAP",
+        300.0,
+        "longest wait between two attempts to deliver a notice (1 s, 2 s, 4 s ... up to this)",
+        unit=SECONDS,
+        read=positive_number,
+        chart="notify.backoffCap",
+    )
+    notify_expiry: int = setting(
+        "OPERATOR_NOTIFY_EXPIRY",
+        86_400,
+        "a notice no receiver accepted within this time is given up (logged and counted)",
+        unit=SECONDS,
+        read=integer(minimum=1),
+        chart="notify.expiry",
+    )
+    notify_interval: float = setting(
+        "OPERATOR_NOTIFY_INTERVAL",
+        1.0,
+        "period of the notice loop's look for notices due",
+        unit=SECONDS,
+        read=positive_number,
+        chart="notify.interval",
+    )
     # --- result storage
     storage_backend: str = setting(
         "OPERATOR_STORAGE",
@@ -459,6 +510,22 @@ class Settings:
             if env.id == env_id:
                 return env
         return None
+
+    def notice_url(self, environment: Environment, kind: NoticeKind) -> str:
+        """Where `environment`'s notices of `kind` go ("" = nowhere): its own URL, else the
+        global one."""
+        own = (
+            environment.notify_start_url
+            if kind is NoticeKind.START
+            else environment.notify_stop_url
+        )
+        if own is not None:
+            return own
+        return self.notify_start_url if kind is NoticeKind.START else self.notify_stop_url
+
+    def notified_environments(self, kind: NoticeKind) -> frozenset[str]:
+        """Ids of the environments whose jobs get notices of `kind`."""
+        return frozenset(env.id for env in self.environments if self.notice_url(env, kind))
 
     @property
     def embedded_postgres(self) -> bool:

@@ -11,6 +11,7 @@ import yaml
 from operator_argo.config_placement import PLACEMENT_FIELDS, parse_placement
 from operator_argo.domain.environment import FILTER_TIMEOUT, Environment, FilterStep, KeySource
 from operator_argo.domain.errors import ConfigurationError
+from operator_argo.domain.notice import is_receiver_url
 
 _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "cpuNumber": ("cpu_number", int),
@@ -31,6 +32,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
 
 # Fields read by their own parsers below, beside the scalar ones of _ENV_FIELDS.
 _OBJECT_FIELDS = frozenset({"id", "allowedChainId", "keyFile", "keyEnv", "keySecret", "filter"})
+_NOTICE_FIELDS = {"notifyStartUrl": "notify_start_url", "notifyStopUrl": "notify_stop_url"}
 
 
 def _coerce(where: str, key: str, value: Any, kind: type) -> Any:
@@ -71,6 +73,15 @@ def _strings(where: str, key: str, value: Any) -> tuple[str, ...]:
             f"OPERATOR_ENVIRONMENTS: {where}.{key} must be a non-empty list of strings"
         )
     return tuple(value)
+
+
+def _receiver_url(where: str, key: str, value: Any) -> str:
+    """A notice receiver's URL; empty (or null) turns the global one off for this environment."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not is_receiver_url(value.strip()):
+        raise ConfigurationError(f"OPERATOR_ENVIRONMENTS: {where}.{key} must be an http(s) URL")
+    return value.strip()
 
 
 def _filter_step(where: str, value: Any) -> FilterStep:
@@ -125,7 +136,10 @@ def parse_environment(item: Any, index: int, default_namespace: str) -> Environm
     if item.get("filter") is not None:
         fields["filter"] = _filter_step(where, item["filter"])
     fields["placement"] = parse_placement(where, item)
-    unknown = set(item) - set(_ENV_FIELDS) - _OBJECT_FIELDS - PLACEMENT_FIELDS
+    for key, attr in _NOTICE_FIELDS.items():
+        if key in item:
+            fields[attr] = _receiver_url(where, key, item[key])
+    unknown = set(item) - set(_ENV_FIELDS) - _OBJECT_FIELDS - PLACEMENT_FIELDS - set(_NOTICE_FIELDS)
     unknown -= {"currentJobs", "consumerAddress", "lastSeen"}  # tolerated: copied from a GET
     if unknown:
         raise ConfigurationError(

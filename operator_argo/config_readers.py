@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from operator_argo.domain.errors import ConfigurationError
+from operator_argo.domain.notice import is_receiver_url
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -112,6 +113,14 @@ def address_list(env: Env, name: str, default: frozenset[str]) -> frozenset[str]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ConfigurationError(f"{name} must be a JSON list of addresses, got {raw!r}")
     return frozenset(item.strip().lower() for item in value)
+
+
+def receiver_url(env: Env, name: str, default: str) -> str:
+    """Empty, or an http(s) URL with a host (where notices are POSTed)."""
+    value = text(env, name, default)
+    if value and not is_receiver_url(value):
+        raise ConfigurationError(f"{name} must be an http(s) URL, got {value!r}")
+    return value
 
 
 def path(env: Env, name: str, default: Path | None) -> Path | None:

@@ -3,24 +3,12 @@ contract has them. Plain dicts (the hot path); tests check them against the docu
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from operator_argo import __version__
 from operator_argo.config import Settings
-from operator_argo.domain.job import Job
+from operator_argo.domain.job import Job, epoch_text
 from operator_argo.service.environments import EnvironmentState
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def epoch_text(moment: dt.datetime) -> str:
-    """Epoch seconds as a string with a six-digit fraction, computed exactly (no float)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    delta = moment - _EPOCH
-    seconds = delta.days * 86_400 + delta.seconds
-    return f"{seconds}.{delta.microseconds:06d}"
 
 
 def _termination(job: Job) -> dict[str, Any] | None:

@@ -71,6 +71,10 @@ class Environment:
     consumer_address: str = ""  # derived from the key at start-up, never the key itself
     filter: FilterStep | None = None  # the filtering step, if the environment has one
     placement: PodPlacement = dataclasses.field(default_factory=PodPlacement)
+    # Where its jobs' start and finish notices go; None = the global NOTIFY_START_URL and
+    # NOTIFY_STOP_URL, "" = no notice for this environment.
+    notify_start_url: str | None = None
+    notify_stop_url: str | None = None
 
     def accepts_chain(self, chain_id: int | None) -> bool:
         """Whether a request for `chain_id` may use this environment."""

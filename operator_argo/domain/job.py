@@ -16,6 +16,17 @@ Address = NewType("Address", str)
 """An Ethereum address as the caller sent it (compare lowercased)."""
 
 DID_PREFIX = "did:op:"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def epoch_text(moment: dt.datetime) -> str:
+    """The contract's dates: epoch seconds as a string with a six-digit fraction, computed
+    exactly (no float)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    delta = moment - _EPOCH
+    seconds = delta.days * 86_400 + delta.seconds
+    return f"{seconds}.{delta.microseconds:06d}"
 
 
 def did_folder(did: str) -> str:

@@ -1,4 +1,4 @@
-"""Ports: the interfaces the service layer needs from adapters (store, engine, storage, signer)."""
+"""Ports: the interfaces the service layer needs from adapters (stores, engine, storage, HTTP)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Protocol
 
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.job import Job, JobFilter, JobUpdate, NewJob, ResultFile
+from operator_argo.domain.notice import Notice
 from operator_argo.domain.observation import Observation
 
 
@@ -83,6 +84,42 @@ class JobStore(Protocol):
     async def prune_nonces(self) -> int:
         """Forget the nonces that are far enough below their signer's highest to be refused
         anyway; how many. Nothing is forgotten when no window is configured."""
+
+
+class NoticeStore(Protocol):
+    """The notice outbox: due notices for delivery, and how each attempt went."""
+
+    async def claim_due_notices(
+        self, now: dt.datetime, limit: int, lease_seconds: float
+    ) -> list[Notice]:
+        """Up to `limit` undelivered notices due at `now`, oldest first, each counted as one
+        more attempt and kept from other replicas for `lease_seconds`."""
+
+    async def notice_delivered(self, notice: Notice, now: dt.datetime) -> None: ...
+
+    async def notice_retry(self, notice: Notice, at: dt.datetime, error: str) -> None:
+        """The attempt failed: try again at `at`."""
+
+    async def notice_given_up(self, notice: Notice, now: dt.datetime, error: str) -> None:
+        """No more attempts (expired, or nowhere to deliver it)."""
+
+
+class NoticeSender(Protocol):
+    """Delivers a notice's body to a receiver over HTTP."""
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """POST `body`; returns when the receiver answered 2xx, raises a retryable error
+        (Unavailable) for any other answer, a timeout or no answer."""
+
+    async def close(self) -> None: ...
+
+
+class NoticeSigner(Protocol):
+    """Signs notice bodies with the key of the environment whose job they report on."""
+
+    def sign(self, environment: str, body: bytes) -> str:
+        """The 0x-prefixed 65-byte EIP-191 signature of keccak256(body) by the environment's
+        key."""
 
 
 ObservationSink = Callable[[Observation], Awaitable[None]]

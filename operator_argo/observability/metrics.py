@@ -88,6 +88,14 @@ JOBS_FINISHED = Counter(
     registry=REGISTRY,
 )
 
+NOTICES = Counter(
+    "operator_argo_notices_total",
+    "Notice delivery attempts by kind (start, finish) and outcome (delivered; failed, retried "
+    "later; given_up, expired or without a receiver).",
+    ("kind", "outcome"),
+    registry=REGISTRY,
+)
+
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered HTTP request and record its latency."""
@@ -152,6 +160,11 @@ def record_result_bytes(count: int) -> None:
 def record_job_finished(environment: str, status: int) -> None:
     """Count a job reaching a final status (31, 32 or 70)."""
     JOBS_FINISHED.labels(environment=environment, status=str(int(status))).inc()
+
+
+def record_notice(kind: str, outcome: str) -> None:
+    """Count one notice attempt's outcome: `delivered`, `failed` (retried) or `given_up`."""
+    NOTICES.labels(kind=kind, outcome=outcome).inc()
 
 
 def render_metrics() -> tuple[bytes, str]:

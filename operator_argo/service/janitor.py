@@ -7,13 +7,13 @@ import structlog
 
 from operator_argo.config import Settings
 from operator_argo.domain.backoff import Backoff
-from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
 from operator_argo.domain.deadlines import is_overdue, workflow_deadline
 from operator_argo.domain.errors import OperatorError
 from operator_argo.domain.job import Job, JobUpdate
 from operator_argo.domain.ports import Engine, JobStore, ResultReader
 from operator_argo.domain.status import JobStatus
+from operator_argo.service.periodic import run_periodically
 
 log = structlog.get_logger(__name__)
 
@@ -40,18 +40,18 @@ class Janitor:
     async def run(self) -> None:
         """Run until cancelled; a retryable failure (the database is out) backs off, any
         other ends the loop (a bug: the process stops)."""
-        while True:
-            check_cancelled()
-            delay = self._settings.janitor_interval
-            try:
-                await self.run_once()
-                self._backoff.reset()
-            except OperatorError as exc:
-                if not exc.retryable:
-                    raise
-                delay = min(delay, self._backoff.next_delay())
-                log.warning("janitor_pass_failed", error=exc.message, retry_in=delay)
-            await self._clock.sleep(delay)
+
+        async def one_pass() -> bool:
+            await self.run_once()
+            return False
+
+        await run_periodically(
+            one_pass,
+            interval=self._settings.janitor_interval,
+            backoff=self._backoff,
+            clock=self._clock,
+            failure_event="janitor_pass_failed",
+        )
 
     async def run_once(self) -> tuple[int, int, int]:
         """One pass; returns (jobs whose results were deleted, overdue jobs ended, nonces

@@ -14,6 +14,7 @@ from psycopg import sql
 from operator_argo.domain.errors import Conflict, InvalidRequest
 from operator_argo.domain.job import Job, JobFilter, JobUpdate, NewJob
 from operator_argo.domain.messages import AGREEMENT_IN_USE, FILTER_REQUIRED
+from operator_argo.domain.notice import NoticeKind
 from operator_argo.domain.status import FINAL_STATUSES, JobStatus, StopReason, can_transition
 from operator_argo.store import nonces
 from operator_argo.store.database import Connection, Database
@@ -74,7 +75,7 @@ UPDATE jobs SET
     date_finished = CASE WHEN {unclaimed} THEN now() ELSE date_finished END,
     results = CASE WHEN {unclaimed} THEN '[]'::jsonb ELSE results END
 WHERE {where} AND {unfinished}
-RETURNING job_id, status
+RETURNING job_id, status, environment
 """)
 _STOP_ARGS = {
     "none": sql.Literal(int(StopReason.NONE)),
@@ -100,10 +101,17 @@ WITH picked AS MATERIALIZED (
     UPDATE jobs SET submitted_at = now() FROM picked
     WHERE jobs.job_id = picked.job_id
     RETURNING jobs.*
+), noticed AS (
+    INSERT INTO notices (job_id, kind, status)
+    SELECT job_id, {start}, status FROM claimed WHERE environment = ANY(%(notify)s::text[])
+    ON CONFLICT DO NOTHING
 )
 SELECT * FROM claimed {oldest_first}
 """).format(
-    unclaimed=_UNCLAIMED, none=sql.Literal(int(StopReason.NONE)), oldest_first=_OLDEST_FIRST
+    unclaimed=_UNCLAIMED,
+    none=sql.Literal(int(StopReason.NONE)),
+    oldest_first=_OLDEST_FIRST,
+    start=sql.Literal(NoticeKind.START.value),
 )
 _RECORD_SUBMISSIONS = """
 UPDATE jobs SET workflow_name = given.name, submitted_at = COALESCE(submitted_at, now())
@@ -116,8 +124,10 @@ _RELEASE = sql.SQL(
 ).format(sql.Literal(int(JobStatus.QUEUED)))
 # A status change and its history row in one statement. The job changes only from a status
 # the domain allows (`sources`); under concurrent changes PostgreSQL re-checks that condition on
-# the row as the other transaction left it, so two writers cannot both move one job.
-_UPDATE = """
+# the row as the other transaction left it, so two writers cannot both move one job. A final
+# status stores its finish notice with it (for environments with a receiver).
+_UPDATE = (
+    sql.SQL("""
 WITH job AS (
     UPDATE jobs SET
         status = %(status)s,
@@ -133,9 +143,18 @@ WITH job AS (
 ), history AS (
     INSERT INTO job_status_history (job_id, status, detail)
     SELECT job_id, status, %(error)s::text FROM job
+), noticed AS (
+    INSERT INTO notices (job_id, kind, status)
+    SELECT job_id, {finish}, status FROM job
+    WHERE %(finished)s AND environment = ANY(%(notify)s::text[])
+    ON CONFLICT DO NOTHING
 )
 SELECT * FROM job
-"""
+""")
+    .format(finish=sql.Literal(NoticeKind.FINISH.value))
+    .as_string()
+)
+_NOTICE = "INSERT INTO notices (job_id, kind, status) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
 _HISTORY_OF = "SELECT status, at FROM job_status_history WHERE job_id = %s ORDER BY id"
 # An environment's expiry of 0 means "the global default"; an effective expiry of 0 means forever.
 # Removed jobs' results are due at once (a job deleted while running publishes after removal).
@@ -209,9 +228,19 @@ def _sources(target: JobStatus) -> list[int]:
 class PostgresJobStore:
     """domain.ports.JobStore on PostgreSQL; every method is one transaction."""
 
-    def __init__(self, database: Database, *, nonce_window: int = 0) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        nonce_window: int = 0,
+        notify_start: frozenset[str] = frozenset(),
+        notify_finish: frozenset[str] = frozenset(),
+    ) -> None:
         self.database = database
         self.nonce_window = nonce_window
+        # Environments whose jobs' starts and finishes are notified (an outbox row each).
+        self.notify_start = sorted(notify_start)
+        self.notify_finish = sorted(notify_finish)
 
     async def ping(self) -> None:
         await self.database.ping()
@@ -276,6 +305,9 @@ class PostgresJobStore:
                 if row["status"] == JobStatus.FINISHED:
                     detail = "stopped before it started"
                     await conn.execute(_HISTORY, (row["job_id"], int(JobStatus.FINISHED), detail))
+                    if row["environment"] in self.notify_finish:
+                        notice = (row["job_id"], NoticeKind.FINISH.value, int(JobStatus.FINISHED))
+                        await conn.execute(_NOTICE, notice)
             query = sql.SQL("SELECT * FROM jobs WHERE {} {}").format(where, _OLDEST_FIRST)
             return await _fetch_jobs(conn, query, params)
 
@@ -291,7 +323,8 @@ class PostgresJobStore:
             room = max_jobs - (int(row["n"]) if row is not None else 0)
             if room <= 0:
                 return []
-            return await _fetch_jobs(conn, _CLAIM, {"env": environment, "limit": min(room, limit)})
+            params = {"env": environment, "limit": min(room, limit), "notify": self.notify_start}
+            return await _fetch_jobs(conn, _CLAIM, params)
 
     async def record_submission(self, job_id: str, workflow_name: str) -> Job | None:
         recorded = await self.record_submissions([(job_id, workflow_name)])
@@ -309,7 +342,10 @@ class PostgresJobStore:
     async def apply_update(self, job_id: str, update: JobUpdate) -> Job | None:
         # A final status always finishes the job, so dateFinished can never stay empty.
         finished = update.finished or update.status.is_final
-        params = update_params(job_id, update, finished) | {"sources": _sources(update.status)}
+        params = update_params(job_id, update, finished) | {
+            "sources": _sources(update.status),
+            "notify": self.notify_finish,
+        }
         async with self.database.connection() as conn:
             return await _fetch_job(conn, _UPDATE, params)
 

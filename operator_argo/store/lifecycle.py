@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from operator_argo.config import Settings
+from operator_argo.domain.notice import NoticeKind
 from operator_argo.store.database import Database
 from operator_argo.store.embedded import EmbeddedServer, start_embedded, stop_embedded
 from operator_argo.store.jobs import PostgresJobStore
@@ -38,5 +39,11 @@ async def open_database(
 
 
 def job_store(database: Database, settings: Settings) -> PostgresJobStore:
-    """The job store on `database`, with the nonce policy of `settings`."""
-    return PostgresJobStore(database, nonce_window=settings.nonce_window)
+    """The job store on `database`, with the nonce policy of `settings` and the environments
+    whose jobs' starts and finishes are notified."""
+    return PostgresJobStore(
+        database,
+        nonce_window=settings.nonce_window,
+        notify_start=settings.notified_environments(NoticeKind.START),
+        notify_finish=settings.notified_environments(NoticeKind.FINISH),
+    )

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from operator_argo.config import declarations, load_settings
+from operator_argo.domain.notice import NoticeKind
 
 from .conftest import (
     CHART,
@@ -418,6 +419,9 @@ def test_rendered_settings_load(production_render: Rendered, tmp_path: Path) -> 
         "nvidia",
         ("algorithm-images",),
     )
+    assert settings.notify_stop_url == "https://billing.example.com/c2d/stop"
+    assert settings.notified_environments(NoticeKind.START) == {"cpu"}
+    assert settings.notified_environments(NoticeKind.FINISH) == {"cpu", "gpu"}
     cpu = settings.environment("cpu")
     assert cpu is not None and cpu.allowed_chain_ids == (1, 137)
     assert cpu.filter is not None and cpu.filter.command == ("python", "/filter/redact.py")
@@ -437,6 +441,8 @@ def test_rendered_settings_load(production_render: Rendered, tmp_path: Path) -> 
         ("environments[0].filter.command[0]=rm", "image"),
         ("environments[0].filter.image=f:1", "command"),
         ("environments[0].imagePullPolicy=Sometimes", "imagePullPolicy"),
+        ("notify.startUrl=ftp://billing/start", "startUrl"),
+        ("environments[0].notifyStopUrl=billing/stop", "notifyStopUrl"),
         ("environments[0].tolerations[0].operatr=Exists", "operatr"),
         ("auth.allowedProviders[0]=not-an-address", "allowedProviders"),
         ("replicas=2", "replicas"),
@@ -467,6 +473,7 @@ TWO_SAME_IDS = {
             {"environments": [{"id": "a", "namespace": "elsewhere"}]},
             'local result storage is a volume claim in the release namespace "default"',
         ),
+        ({"notify": {"stopUrl": "https://receiver.example.com/stop"}}, "sends notices"),
         ({"operator": {"keepFinished": 3600, "keepFailed": 60}}, "keepFailed"),
     ],
 )

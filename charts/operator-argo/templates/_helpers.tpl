@@ -224,6 +224,11 @@ holds the password instead of the release's own). */}}
 {{- range .Values.environments -}}
 {{- if hasKey $ids .id -}}{{- fail (printf "environment id %q appears twice" .id) -}}{{- end -}}
 {{- $_ := set $ids .id true -}}
+{{- $start := ternary .notifyStartUrl $.Values.notify.startUrl (hasKey . "notifyStartUrl") -}}
+{{- $stop := ternary .notifyStopUrl $.Values.notify.stopUrl (hasKey . "notifyStopUrl") -}}
+{{- if and (or $start $stop) (not (include "operator-argo.hasEnvKey" .)) -}}
+{{- fail (printf "environment %q sends notices, which its key signs: set its key" .id) -}}
+{{- end -}}
 {{- end -}}
 {{- if and (eq .Values.storage.backend "local") (include "operator-argo.resultsClaim" .) -}}
 {{- range .Values.environments -}}

@@ -1,0 +1,1 @@
+"""Notice delivery to receivers over HTTP."""
