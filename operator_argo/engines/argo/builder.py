@@ -158,12 +158,24 @@ def _algorithm(job: Job, environment: Environment, deadline: int) -> Container:
     )
 
 
-# The filtering step's log goes to its admin folder before anything runs; the pass mark is left
-# only when the command succeeded (a failure, a stop or a deadline leaves none, and publish then
-# withholds the outputs). The command comes from the operator's configuration, never a request.
+# The filtering step's output goes to its log in its admin folder and, through `tee` as for the
+# algorithm, to the container's own output (`kubectl logs`, the Argo UI); the command's status
+# travels apart on descriptor 4. The pass mark is left only when the command succeeded: a
+# failure, a stop or a deadline leaves none, and publish then withholds the outputs. An image
+# without `tee` still gets the log file. The command comes from the operator's configuration,
+# never from a request.
 FILTER_LOG = f"{env.FILTER_DIR}/{names.FILTER_LOG}"
 FILTER_PASSED = f"{env.FILTER_DIR}/{names.FILTER_PASSED}"
-FILTER_LAUNCHER = f'exec >{FILTER_LOG} 2>&1; "$@" && : >{FILTER_PASSED}'
+FILTER_LAUNCHER = (
+    "if command -v tee >/dev/null 2>&1; then "
+    "exec 3>&1; "
+    'status=$( { { "$@" 2>&1 3>&- 4>&-; echo $? >&4; } '
+    f"| tee {FILTER_LOG} >&3 3>&- 4>&-; }} 4>&1 ); "
+    f'if [ "$status" = 0 ]; then : >{FILTER_PASSED}; fi; '
+    'exit "${status:-1}"; '
+    "fi; "
+    f'exec >{FILTER_LOG} 2>&1; "$@" && : >{FILTER_PASSED}'
+)
 
 
 def _filter(job: Job, environment: Environment, step: FilterStep) -> Container:

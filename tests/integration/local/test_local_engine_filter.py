@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from operator_argo.domain.environment import FilterStep
 from operator_argo.domain.observation import Observation, Phase
 from operator_argo.domain.status import JobStatus, StopReason
+from operator_argo.engines.argo.builder import FILTER_LAUNCHER
+from operator_argo.engines.argo.builder_env import FILTER_DIR
 from operator_argo.engines.local.engine import LocalEngine
 from tests.integration.local.localkit import Recorder, make_environment, make_job, replay
 
@@ -91,6 +94,7 @@ async def test_a_sandboxed_filter_sees_only_the_outputs_and_removes_a_file(
     assert report["net"] == "failed"
     assert "INPUTS" not in report["env"] and "OUTPUTS" in report["env"]
     assert (layout.admin / "filter" / "filtering.log").read_text() == "removed secret.txt\n"
+    assert (layout.container_logs / "filter.log").read_text() == "removed secret.txt\n"
     job, statuses = replay(make_job(WRITE_OUTPUTS), seen)
     assert statuses == [1, 20, 30, 40, 50, 60, 70]
     assert job.error is None
@@ -146,3 +150,26 @@ async def test_without_the_sandbox_the_filter_runs_as_a_plain_process(
     final, _ = await run(engine, filtering("sh", "-c", 'rm "$OUTPUTS/secret.txt" && echo done'))
     assert final.phase is Phase.SUCCEEDED, final.message
     assert "secret.txt" not in published(final) and "keep.txt" in published(final)
+
+
+@pytest.mark.parametrize("path", ["/usr/bin:/bin", "/nonexistent"], ids=["tee", "without-tee"])
+@pytest.mark.parametrize(("code", "passed"), [(0, True), (5, False)])
+async def test_the_filter_launcher_keeps_the_status_and_marks_only_a_success(
+    tmp_path: Path, path: str, code: int, passed: bool
+) -> None:
+    launcher = FILTER_LAUNCHER.replace(FILTER_DIR, str(tmp_path))
+    command = ["/bin/sh", "-c", f"echo checked; echo warned >&2; exit {code}"]
+    proc = await asyncio.create_subprocess_exec(
+        "/bin/sh", "-c", launcher, "filter", *command,
+        env={"PATH": path},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    shown, _ = await proc.communicate()
+    assert proc.returncode == code
+    assert sorted((tmp_path / "filtering.log").read_text().split()) == ["checked", "warned"]
+    assert (tmp_path / "passed").exists() is passed
+    # With tee the output reaches the container's own log too; without, only the file.
+    assert sorted(shown.decode().split()) == (
+        ["checked", "warned"] if path != "/nonexistent" else []
+    )
