@@ -115,7 +115,9 @@ class JobService:
             log.info("job_stop_requested", job_id=job.job_id)
 
     async def delete(self, flt: JobFilter) -> list[Job]:
-        """Stop the matching jobs if needed, delete their results, mark them removed."""
+        """Stop the matching jobs if needed, delete their results, mark them removed. A
+        finished job's workflow, kept for a while to be seen, goes too (a running one's goes
+        once its end is stored: the reconciler sees it removed)."""
         jobs = await self._store.find_jobs(flt)
         if any(not job.is_finished for job in jobs):
             await self.stop(flt)
@@ -124,8 +126,18 @@ class JobService:
             await self._delete_results(job)
             after = await self._store.mark_removed(job.job_id)
             removed.append(after or job)
+            if job.is_finished and not job.removed and job.workflow_name is not None:
+                await self._delete_workflow(job)
             log.info("job_removed", job_id=job.job_id)
         return removed
+
+    async def _delete_workflow(self, job: Job) -> None:
+        if self._engine is None:
+            return
+        try:
+            await self._engine.delete(job)
+        except OperatorError as exc:  # the engine's own clean-up removes it later
+            log.warning("workflow_delete_failed", job_id=job.job_id, error=exc.message)
 
     async def _delete_results(self, job: Job) -> None:
         if not job.results or job.results_deleted_at is not None:

@@ -97,10 +97,12 @@ class Reconciler:
         await self._store.mark_results_deleted(job.job_id)
 
     async def _collect(self, job: Job, observation: Observation) -> None:
-        if observation.deleted or observation.released:
+        """Release a finished job's workflow to the engine's clean-up; that of a job deleted
+        (DELETE /compute) goes at once, since its owner asked for it to be gone."""
+        if observation.deleted or (observation.released and not job.removed):
             return  # gone already, or its clean-up is under way (a TTL, say)
         try:
-            await self._engine.release(job)
+            await (self._engine.delete(job) if job.removed else self._engine.release(job))
         except OperatorError as exc:
             log.warning(
                 "workflow_gc_failed",

@@ -191,3 +191,35 @@ def test_keep_failed_shorter_than_keep_finished_is_refused(
 ) -> None:
     with pytest.raises(ConfigurationError, match="OPERATOR_KEEP_FAILED"):
         validate_settings(dataclasses.replace(make_settings(), keep_failed=60))
+
+
+async def test_a_deleted_jobs_workflow_goes_at_once_instead_of_being_kept(
+    make_settings: Callable[..., Settings], fake_kube: FakeKube
+) -> None:
+    settings = make_settings()
+    owner = raw_request()["owner"]
+    async with running_operator(settings) as (_, client):
+        # Deleted while it runs: once its end is stored, its workflow is removed, not kept.
+        running, wf = await submitted(client, fake_kube, raw_request())
+        fake_kube.set_step(NS, wf, "algorithm", "Running")
+        resp = await client.delete(
+            "/api/v1/operator/compute", params={"jobId": running, "owner": owner}
+        )
+        assert resp.status == 200
+        await eventually(lambda: fake_kube.workflow(NS, wf)["spec"].get("shutdown") == "Stop")
+        play(fake_kube, wf, settings.results_dir, running, phase="Failed")
+        await eventually(lambda: (NS, wf) not in fake_kube.workflows)
+        assert requests_for(fake_kube, "PATCH", wf) == 1  # the stop, no TTL
+
+        # Deleted after it finished: its kept workflow goes with it.
+        done, wf = await submitted(
+            client, fake_kube, raw_request() | {"agreementId": "0x" + "d" * 32}
+        )
+        play(fake_kube, wf, settings.results_dir, done, phase="Succeeded")
+        await eventually(lambda: "ttlStrategy" in fake_kube.workflow(NS, wf)["spec"])
+        resp = await client.delete(
+            "/api/v1/operator/compute", params={"jobId": done, "owner": owner}
+        )
+        assert resp.status == 200
+        assert (NS, wf) not in fake_kube.workflows
+        assert (await job_status(client, done))["removed"] == 1

@@ -147,3 +147,18 @@ async def test_results_of_a_job_removed_while_running_are_deleted_when_it_publis
     assert stored is not None and stored.removed and stored.results_deleted_at is not None
     assert not (tmp_path / "results" / job.job_id).exists()
     assert woken == [True]  # the scheduler is told there is room again
+
+
+async def test_a_job_removed_while_running_has_its_workflow_deleted_not_kept(
+    job_store: PostgresJobStore,
+) -> None:
+    job = await job_store.insert_job(new_job())
+    engine = RecordingEngine()
+    reconciler = Reconciler(job_store, engine)
+    await reconciler.apply(happy_sequence(job.job_id)[2])
+    await job_store.mark_removed(job.job_id)  # DELETE /compute while it ran
+    final = happy_sequence(job.job_id)[-1]
+    await reconciler.apply(final)
+    assert engine.deleted == [job.job_id] and engine.released == []
+    await reconciler.apply(dataclasses.replace(final, released=True))  # kept by a TTL after all
+    assert engine.deleted == [job.job_id, job.job_id]
