@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Argo's own default pacing unless asked otherwise (the node tests run it at 2 s).
+os.environ.setdefault("OPERATOR_ARGO_REQUEUE", "10s")
 
 from tests.cluster.control_plane import ControlPlane, request_json
 from tests.cluster.node import ALGORITHM_IMAGE, NODE_IP, running_node
@@ -227,7 +230,7 @@ def main() -> None:
             with TcpToUnixProxy(NODE_IP, socket) as proxy, FileServer().running() as files:
                 request_json(plane, "POST", "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
                 ip = database_service(plane, NAMESPACE, proxy.port)
-                values = node_conftest.chart_values(ip, "bench")
+                values = node_conftest.chart_values(plane, ip, "bench")
                 installed = install_operator(
                     plane, release="bench", namespace=NAMESPACE, values=values
                 )

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: bubblewrap (the local engine's sandbox, whose tests assert real isolation),
 # and the node stage's container runtime, network, image builders and the local-path helper.
-packages=(bubblewrap containerd runc containernetworking-plugins iptables conntrack mmdebstrap
+packages=(bubblewrap containerd runc containernetworking-plugins iptables ipset conntrack mmdebstrap
     buildah busybox-static openssl)
 missing=()
 for package in "${packages[@]}"; do

@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
-# Build (or reuse) the Argo Workflows components and the volume provisioner of the node stage:
-# Argo's workflow-controller and argoexec (the executor in every job pod), and the local-path
-# provisioner that makes the workflows' job volumes.
+# Build (or reuse) the Argo Workflows components and the add-ons of the node stage: Argo's
+# workflow-controller and argoexec (the executor in every job pod), the local-path provisioner
+# that makes the workflows' job volumes, and kube-router, which enforces NetworkPolicies.
 #
 # The Argo commands build in one invocation from a generated module that requires the release,
 # so their shared packages compile once. The released v4.0.5 module lacks the Linux file of
 # argoexec's process control (it builds for darwin and windows only): the generated module
 # replaces the release with a copy of it plus ours (images/argoexec/signal_linux.go), nothing else
 # changed.
-# The provisioner carries no replace directives: `go install module@version` builds it as
-# released. Cached under ${OPERATOR_ARGO_CACHE:-$HOME/.cache/operator-argo}/cluster/argo-<version>/
+# The provisioner and kube-router carry no replace directives: `go install module@version` builds
+# them as released. Cached under ${OPERATOR_ARGO_CACHE:-$HOME/.cache/operator-argo}/cluster/argo-<version>/
 # and reused; prints the binary directory on the last line of stdout.
 set -euo pipefail
 
 ARGO_VERSION="${ARGO_VERSION:-v4.0.5}"
 LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
+KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
 CACHE_ROOT="${OPERATOR_ARGO_CACHE:-$HOME/.cache/operator-argo}"
 OUT="$CACHE_ROOT/cluster/argo-$ARGO_VERSION"
 BIN="$OUT/bin"
 
-if [[ -x "$BIN/workflow-controller" && -x "$BIN/argoexec" && -x "$BIN/local-path-provisioner" ]]; then
+built=1
+for binary in workflow-controller argoexec local-path-provisioner kube-router; do
+    [[ -x "$BIN/$binary" ]] || built=0
+done
+if [[ $built == 1 ]]; then
     echo "argo binaries cached in $BIN" >&2
     echo "$BIN"
     exit 0
@@ -27,7 +32,11 @@ fi
 mkdir -p "$BIN"
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-p=2 -trimpath" GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN="$BIN"
 started=$(date +%s)
+missing() { [[ ! -x "$BIN/$1" ]]; }
+
 argo=github.com/argoproj/argo-workflows/v4
+# (The block is not indented: it holds here-documents.)
+if missing workflow-controller || missing argoexec; then
 argo_dir=$(go mod download -json "$argo@$ARGO_VERSION" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
 src="$OUT/src"
@@ -62,10 +71,18 @@ echo "building workflow-controller and argoexec $ARGO_VERSION" >&2
 (cd "$src" && nice -n 10 go mod tidy -e >&2 &&
     nice -n 10 go build -ldflags "-s -w -X $argo.version=$ARGO_VERSION" \
         -o "$BIN/" "$argo/cmd/workflow-controller" "$argo/cmd/argoexec")
-echo "building local-path-provisioner $LOCAL_PATH_VERSION" >&2
-nice -n 10 go install -ldflags "-s -w" \
-    "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
+fi
+if missing local-path-provisioner; then
+    echo "building local-path-provisioner $LOCAL_PATH_VERSION" >&2
+    nice -n 10 go install -ldflags "-s -w" \
+        "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
+fi
+if missing kube-router; then
+    echo "building kube-router $KUBE_ROUTER_VERSION" >&2
+    nice -n 10 go install -ldflags "-s -w" \
+        "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+fi
 elapsed=$(($(date +%s) - started))
-echo "argo $ARGO_VERSION local-path $LOCAL_PATH_VERSION built in ${elapsed}s on $(nproc) cores ($(date -u +%FT%TZ))" \
+echo "argo $ARGO_VERSION local-path $LOCAL_PATH_VERSION kube-router $KUBE_ROUTER_VERSION built in ${elapsed}s on $(nproc) cores ($(date -u +%FT%TZ))" \
     >>"$OUT/build-times.txt"
 echo "$BIN"

@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -57,6 +58,7 @@ POD_CIDR = "10.244.0.0/24"
 SERVICE_CIDR = "10.96.0.0/24"  # the API server's default range here; `kubernetes` is .1
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 ARGO_NAMESPACE = "argo"
+REQUEUE = os.environ.get("OPERATOR_ARGO_REQUEUE", "2s")
 STORAGE_NAMESPACE = "local-path-storage"
 STORAGE_CLASS = "local-path"
 PAUSE_IMAGE = "localhost/pause:1"
@@ -65,7 +67,7 @@ BUSYBOX_IMAGE = "localhost/busybox:1"
 BASE_IMAGE = "localhost/operator-argo-base:bookworm"
 ALGORITHM_IMAGE = "localhost/c2d-python:3.11"  # the base under a name jobs use
 NODE_BINARIES = ("kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager")
-ARGO_BINARIES = ("workflow-controller", "argoexec", "local-path-provisioner")
+ARGO_BINARIES = ("workflow-controller", "argoexec", "local-path-provisioner", "kube-router")
 IMAGE_ARCHIVES = ("base", "operator-argo", "argoexec", "pause", "busybox")
 SCRIPTS = Path(__file__).parent
 # Kernel settings the node needs, and the ones the kubelet sets itself: restored at the end.
@@ -427,8 +429,10 @@ KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY")
 
 
 def cleanup_host_rules() -> None:
-    """Remove the iptables chains the kube-proxy and kubelet of this or an earlier run left."""
+    """Remove the iptables chains (and ipsets) the kube-proxy, kube-router and kubelet of this or
+    an earlier run left."""
     _run(str(binary_dir() / "kube-proxy"), "--cleanup", check=False)
+    _cleanup_router_rules()
     for table in ("filter", "nat", "mangle"):
         for hook in ("INPUT", "OUTPUT"):
             while (
@@ -441,6 +445,34 @@ def cleanup_host_rules() -> None:
         for chain in KUBELET_CHAINS:
             _run("iptables", "-t", table, "-F", chain, check=False)
             _run("iptables", "-t", table, "-X", chain, check=False)
+
+
+ROUTER_CHAINS = ("KUBE-ROUTER-", "KUBE-NWPLCY-", "KUBE-POD-FW-")
+ROUTER_SETS = ("KUBE-SRC-", "KUBE-DST-")
+
+
+def _cleanup_router_rules() -> None:
+    """kube-router's chains, their hooks and its ipsets (its own --cleanup-config leaves the
+    chains and then crashes on IPVS, which this kernel lacks)."""
+    rules = _run("iptables", "-t", "filter", "-S", check=False).stdout.splitlines()
+    for rule in rules:
+        parts = shlex.split(rule)
+        if parts[:2] in (["-A", "INPUT"], ["-A", "FORWARD"], ["-A", "OUTPUT"]) and any(
+            part.startswith(ROUTER_CHAINS) for part in parts
+        ):
+            _run("iptables", "-t", "filter", "-D", *parts[1:], check=False)
+    chains = [
+        r.split()[1]
+        for r in rules
+        if r.startswith("-N ") and r.split()[1].startswith(ROUTER_CHAINS)
+    ]
+    for action in ("-F", "-X"):  # empty every chain first: they jump to each other
+        for chain in chains:
+            _run("iptables", "-t", "filter", action, chain, check=False)
+    if shutil.which("ipset"):
+        for name in _run("ipset", "list", "-n", check=False).stdout.split():
+            if name.startswith(ROUTER_SETS):
+                _run("ipset", "destroy", name, check=False)
 
 
 def cleanup_cgroups() -> None:
@@ -622,7 +654,30 @@ def _workflow_controller(plane: ControlPlane, workdir: Path) -> subprocess.Popen
             "--loglevel=info",
         ],
         workdir / "workflow-controller.log",
-        env={**os.environ, "LEADER_ELECTION_DISABLE": "true"},
+        # Argo moves a workflow on when it requeues it, 10 s by default: 2 s here (tunable with
+        # OPERATOR_ARGO_REQUEUE) keeps each job of the tests near 10 s instead of 30.
+        env={**os.environ, "LEADER_ELECTION_DISABLE": "true", "DEFAULT_REQUEUE_TIME": REQUEUE},
+    )
+
+
+def _kube_router(plane: ControlPlane, workdir: Path) -> subprocess.Popen[bytes]:
+    """kube-router as the node's NetworkPolicy enforcer only (iptables and ipsets): routes,
+    the pod network and Services stay with the bridge CNI and kube-proxy."""
+    return spawn(
+        [
+            str(argo_bin_dir() / "kube-router"),
+            f"--kubeconfig={plane.kubeconfig}",
+            f"--hostname-override={NODE_NAME}",
+            "--run-firewall=true",
+            "--run-router=false",
+            "--run-service-proxy=false",
+            "--enable-cni=false",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--health-port=0",
+            "--metrics-port=0",
+            "--v=1",
+        ],
+        workdir / "kube-router.log",
     )
 
 
@@ -685,6 +740,8 @@ def running_node(workdir: Path) -> Iterator[Node]:
         )
         processes["local-path-provisioner"] = _local_path(plane, workdir)
         stack.callback(stop_process, processes["local-path-provisioner"])
+        processes["kube-router"] = _kube_router(plane, workdir)
+        stack.callback(stop_process, processes["kube-router"])
         processes["workflow-controller"] = _workflow_controller(plane, workdir)
         stack.callback(stop_process, processes["workflow-controller"])
         yield Node(plane=plane, runtime=runtime, workdir=workdir, processes=processes)

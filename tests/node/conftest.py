@@ -17,7 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.cluster.node import ALGORITHM_IMAGE, STORAGE_CLASS, Node, running_node
+from tests.cluster.control_plane import ControlPlane, request_json
+from tests.cluster.node import ALGORITHM_IMAGE, NODE_IP, STORAGE_CLASS, Node, running_node
 from tests.node.harness import (
     FileServer,
     InstalledOperator,
@@ -38,6 +39,7 @@ ENVIRONMENTS = [
     {"id": "ocean-compute", "maxJobs": 4, "maxJobDuration": 120},
     {"id": "short", "maxJobs": 4, "maxJobDuration": 8},
     {"id": "interactive", "maxJobs": 4, "maxJobDuration": 300},
+    {"id": "open", "maxJobs": 2, "maxJobDuration": 120, "allowNetwork": True},
 ]
 
 
@@ -65,23 +67,19 @@ def node_database(node: Node, postgres_server: Any) -> Iterator[tuple[str, str]]
     """A database of the session's PostgreSQL, on the node's address; (cluster IP, name)."""
     name = postgres_server.create_database()
     socket = os.path.join(postgres_server.host, f".s.PGSQL.{postgres_server.port}")
-    with TcpToUnixProxy(node_ip(), socket) as proxy:
+    with TcpToUnixProxy(NODE_IP, socket) as proxy:
         request = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-        from tests.cluster.control_plane import request_json  # noqa: PLC0415
-
         request_json(node.plane, "POST", "/api/v1/namespaces", request)
         yield database_service(node.plane, NAMESPACE, proxy.port), name
     postgres_server.drop_database(name)
 
 
-def node_ip() -> str:
-    from tests.cluster.node import NODE_IP  # noqa: PLC0415
-
-    return NODE_IP
-
-
-def chart_values(database_ip: str, database: str) -> dict[str, Any]:
+def chart_values(plane: ControlPlane, database_ip: str, database: str) -> dict[str, Any]:
+    # kube-router enforces the chart's NetworkPolicies here: job pods may reach the API server
+    # (Argo's wait container reports through it) only at its real address and port.
+    api_port = int(plane.server.rsplit(":", 1)[1])
     return {
+        "networkPolicy": {"kubernetesApi": {"cidrs": [f"{NODE_IP}/32"], "ports": [api_port]}},
         "image": {
             "repository": "localhost/operator-argo",
             "tag": chart_version(),
@@ -121,7 +119,10 @@ def chart_values(database_ip: str, database: str) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def installed(node: Node, node_database: tuple[str, str]) -> InstalledOperator:
     return install_operator(
-        node.plane, release=RELEASE, namespace=NAMESPACE, values=chart_values(*node_database)
+        node.plane,
+        release=RELEASE,
+        namespace=NAMESPACE,
+        values=chart_values(node.plane, *node_database),
     )
 
 

@@ -66,6 +66,15 @@ DIGEST = (
 )
 CRASH = "import sys\nprint('starting', flush=True)\nsys.stderr.write('it broke\\n')\nsys.exit(3)\n"
 HOG = "block = bytearray(3 * 1024**3)\nprint('allocated')\n"  # 3 GiB in a 1 GiB pod
+# Fetch from the file server configure downloaded from, and say what came of it.
+REACH = (
+    "import urllib.request\n"
+    "try:\n"
+    "    urllib.request.urlopen({url!r}, timeout=5).read()\n"
+    "    print('reached the input server')\n"
+    "except OSError as exc:\n"
+    "    print('no network:', exc)\n"
+)
 
 
 @dataclasses.dataclass
@@ -98,6 +107,8 @@ def batch(api: OperatorClient, files: FileServer) -> dict[str, Started]:
         "oom": (job_body(files, code=HOG), {}),
         "deadline": (job_body(files, code=SLEEPER, environment="short"), {}),
         "no-image": (job_body(files, code="print(1)", image="localhost/no-such-image:1"), {}),
+        "no-network": (job_body(files, code=REACH.format(url=serve(b"x"))), {}),
+        "network": (job_body(files, code=REACH.format(url=serve(b"x")), environment="open"), {}),
     }
     return {name: Started(api.start(body), expected) for name, (body, expected) in bodies.items()}
 
@@ -298,3 +309,23 @@ def test_an_operator_restart_mid_job_leaves_the_job_running_in_its_one_workflow(
     job = api.wait_finished(job_id, timeout=180)
     assert job["status"] == 70 and job["stopreq"] == 0, job
     assert api.results_by_type(job, OWNER)["output:ticks.txt"] == b"39"
+
+
+def test_the_algorithm_has_no_network_while_configure_downloads(
+    api: OperatorClient, batch: dict[str, Started]
+) -> None:
+    """The chart's NetworkPolicies, enforced by kube-router: configure fetched the input from
+    the node's file server, the algorithm may not reach that same server."""
+    job = finished(api, batch["no-network"])
+    assert job["status"] == 70, job
+    results = api.results_by_type(job, OWNER)
+    assert b"no network:" in results["algorithmLog"], results["algorithmLog"]
+    assert b"input 0 file 0: 8 B" in results["configrationLog"]
+
+
+def test_an_environment_that_allows_network_lets_its_algorithm_out(
+    api: OperatorClient, batch: dict[str, Started]
+) -> None:
+    job = finished(api, batch["network"])
+    assert job["status"] == 70, job
+    assert b"reached the input server" in api.results_by_type(job, OWNER)["algorithmLog"]
