@@ -13,6 +13,7 @@ import pytest
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
 from tests.fakes.ocean import FakeOcean, ocean
+from tests.kit.factories import compute_body
 
 __all__ = ["ocean"]
 
@@ -54,7 +55,6 @@ def job_request(
     input_urls: list[str] | None = None,
 ) -> dict[str, Any]:
     """A POST /compute body with one dataset served by `ocean` and a raw Python algorithm."""
-    did = "did:op:" + uuid.uuid4().hex * 2
     urls = input_urls
     if urls is None:
         urls = []
@@ -62,31 +62,9 @@ def job_request(
             key = f"{uuid.uuid4().hex}-{name}"
             ocean.files[key] = content
             urls.append(ocean.file_url(key))
-    algorithm: dict[str, Any] = {
-        "id": "",
-        "rawcode": code if algorithm_url is None else "",
-        "container": {"entrypoint": "python $ALGO", "image": "python", "tag": "3.11"},
-    }
-    if algorithm_url is not None:
-        algorithm["url"] = [algorithm_url]
-    return {
-        "workflow": {
-            "stages": [
-                {
-                    "index": 0,
-                    "input": [{"index": 0, "id": did, "url": urls}],
-                    "compute": {"Instances": 1, "namespace": environment, "maxtime": 60},
-                    "algorithm": algorithm,
-                    "output": {},
-                }
-            ]
-        },
-        "agreementId": "0x" + uuid.uuid4().hex,
-        "owner": OWNER,
-        "providerSignature": "",
-        "environment": environment,
-        "nonce": uuid.uuid4().int >> 64,
-    }
+    return compute_body(
+        urls, owner=OWNER, environment=environment, code=code, algorithm_url=algorithm_url
+    )
 
 
 def results_dir_of(settings: Settings, job_id: str) -> Path:

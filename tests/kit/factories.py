@@ -74,3 +74,41 @@ def make_environment(env_id: str = "env-a", **overrides: Any) -> Environment:
     """An environment whose namespace is its id, with the domain's defaults otherwise."""
     fields: dict[str, Any] = {"id": env_id, "namespace": env_id}
     return Environment(**(fields | overrides))
+
+
+def compute_body(
+    input_urls: Sequence[str],
+    *,
+    owner: str,
+    environment: str,
+    namespace: str | None = None,
+    code: str = "",
+    algorithm_url: str | None = None,
+    image: str = "python",
+    tag: str = "3.11",
+    entrypoint: str = "python $ALGO",
+) -> dict[str, Any]:
+    """A POST /compute body as a provider sends it: one dataset at ``input_urls`` and either raw
+    ``code`` or an algorithm at ``algorithm_url``; fresh ids and nonce each time."""
+    algorithm: dict[str, Any] = {
+        "id": "",
+        "rawcode": "" if algorithm_url is not None else code,
+        "container": {"entrypoint": entrypoint, "image": image, "tag": tag},
+    }
+    if algorithm_url is not None:
+        algorithm["url"] = [algorithm_url]
+    stage = {
+        "index": 0,
+        "input": [{"index": 0, "id": "did:op:" + uuid.uuid4().hex * 2, "url": list(input_urls)}],
+        "compute": {"Instances": 1, "namespace": namespace or environment, "maxtime": 60},
+        "algorithm": algorithm,
+        "output": {},
+    }
+    return {
+        "workflow": {"stages": [stage]},
+        "agreementId": "0x" + uuid.uuid4().hex * 2,
+        "owner": owner,
+        "providerSignature": "",
+        "environment": environment,
+        "nonce": uuid.uuid4().int >> 64,
+    }

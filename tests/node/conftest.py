@@ -19,6 +19,7 @@ import pytest
 
 from tests.cluster.control_plane import ControlPlane, request_json
 from tests.cluster.node import ALGORITHM_IMAGE, NODE_IP, STORAGE_CLASS, Node, running_node
+from tests.kit.factories import compute_body
 from tests.node.harness import (
     FileServer,
     InstalledOperator,
@@ -147,32 +148,17 @@ def job_body(
     entrypoint: str = "python $ALGO",
 ) -> dict[str, Any]:
     """A POST /compute body: one dataset (``inputs``: URLs on the node) and an algorithm."""
-    did = "did:op:" + uuid.uuid4().hex * 2
     if inputs is None:
         inputs = [files.add(f"{uuid.uuid4().hex}.csv", b"1,2\n3,4\n")]
     repository, _, tag = image.rpartition(":")
-    algorithm: dict[str, Any] = {
-        "id": "",
-        "rawcode": code or "",
-        "container": {"entrypoint": entrypoint, "image": repository, "tag": tag},
-    }
-    if algorithm_url is not None:
-        algorithm["url"] = [algorithm_url]
-    return {
-        "workflow": {
-            "stages": [
-                {
-                    "index": 0,
-                    "input": [{"index": 0, "id": did, "url": inputs}],
-                    "compute": {"Instances": 1, "namespace": NAMESPACE, "maxtime": 60},
-                    "algorithm": algorithm,
-                    "output": {},
-                }
-            ]
-        },
-        "agreementId": "0x" + uuid.uuid4().hex * 2,
-        "owner": OWNER,
-        "providerSignature": "",
-        "environment": environment,
-        "nonce": 1,
-    }
+    return compute_body(
+        inputs,
+        owner=OWNER,
+        environment=environment,
+        namespace=NAMESPACE,
+        code=code or "",
+        algorithm_url=algorithm_url,
+        image=repository,
+        tag=tag,
+        entrypoint=entrypoint,
+    )
