@@ -90,7 +90,7 @@ class EnvironmentSchema(Schema):
 class InfoSchema(Schema):
     software = fields.String(required=True)
     version = fields.String(required=True)
-    address = fields.String(required=True)
+    address = fields.String(required=True, allow_none=True)
     algoTimeLimit = fields.String(required=True)
     storageExpiry = fields.String(required=True, allow_none=True)
 

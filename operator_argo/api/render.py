@@ -96,7 +96,7 @@ def info_object(settings: Settings) -> dict[str, Any]:
     return {
         "software": "Operator service",
         "version": __version__,
-        "address": settings.operator_address,
+        "address": settings.operator_address or None,  # the original: null when unset
         "algoTimeLimit": str(settings.algo_pod_timeout),
         "storageExpiry": str(settings.storage_expiry) if settings.storage_expiry else None,
     }

@@ -11,12 +11,11 @@ from aiohttp_apigami import docs, response_schema
 from operator_argo.api.docs import ErrorSchema, InfoSchema
 from operator_argo.api.render import info_object
 from operator_argo.config import Settings
-from operator_argo.domain.errors import Forbidden, OperatorError, Unavailable
+from operator_argo.domain.errors import InvalidRequest, OperatorError, Unauthorized, Unavailable
+from operator_argo.domain.messages import ADMIN_HEADER_EMPTY, ADMIN_NOT_ALLOWED
 from operator_argo.observability.metrics import render_metrics
 
 log = structlog.get_logger(__name__)
-
-ADMIN_REFUSED = "Access admin route failed due to invalid admin address."
 
 
 class SystemRoutes:
@@ -73,12 +72,18 @@ class SystemRoutes:
         parameters=[
             {"in": "header", "name": "Admin", "required": True, "schema": {"type": "string"}}
         ],
-        responses={403: {"description": "not an admin", "schema": ErrorSchema}},
+        responses={
+            400: {"description": ADMIN_HEADER_EMPTY, "schema": ErrorSchema},
+            401: {"description": "not an admin: " + ADMIN_NOT_ALLOWED, "schema": ErrorSchema},
+        },
     )
     async def pgsqlinit(self, request: web.Request) -> web.Response:
+        # The original's answers: 400 without the header, 401 for an address not listed.
         admin = request.headers.get("Admin", "").strip().lower()
-        if not admin or admin not in self._admins:
-            raise Forbidden(ADMIN_REFUSED)
+        if not admin:
+            raise InvalidRequest(ADMIN_HEADER_EMPTY)
+        if admin not in self._admins:
+            raise Unauthorized(ADMIN_NOT_ALLOWED)
         await self._migrate()
         log.info("schema_migrated_by_admin")
         return web.json_response({"status": "ok"})

@@ -8,7 +8,6 @@ OperatorError (500)                     permanent unless marked "retry"
 │   └── InvalidSignature (400)          a signature that cannot be parsed or recovered
 ├── Unauthorized (401)                  a valid signature from a signer that is not allowed
 │   └── NonceRejected (401)             a replayed or too-old nonce
-├── Forbidden (403)                     admin routes without a listed admin
 ├── NotFound (404)                      no such job, result index or environment
 ├── Conflict (400)                      agreementId in use (the original answered 400, keep it)
 ├── RangeNotSatisfiable (416)           a Range header outside the file
@@ -50,10 +49,6 @@ class Unauthorized(OperatorError):
 
 class NonceRejected(Unauthorized):
     http_status = 401
-
-
-class Forbidden(OperatorError):
-    http_status = 403
 
 
 class NotFound(OperatorError):

@@ -32,6 +32,13 @@ async def test_info(api: Api) -> None:
     InfoSchema().load(body)
 
 
+async def test_info_shows_a_null_address_when_none_is_configured(make_api: ApiFactory) -> None:
+    api = await make_api(operator_address="")
+    body = await (await api.client.get("/")).json()
+    assert body["address"] is None
+    InfoSchema().load(body)
+
+
 async def test_openapi_document_lists_every_route(api: Api) -> None:
     response = await api.client.get("/spec")
     assert response.status == 200
@@ -78,11 +85,19 @@ async def test_metrics_count_requests_by_route_template(api: Api) -> None:
     )
 
 
-@pytest.mark.parametrize("header", [None, "", "0xsomeoneelse"])
-async def test_pgsqlinit_refuses_non_admins(api: Api, header: str | None) -> None:
+@pytest.mark.parametrize("header", [None, "", "  "])
+async def test_pgsqlinit_without_an_admin_header_is_400_as_in_the_original(
+    api: Api, header: str | None
+) -> None:
     headers = {} if header is None else {"Admin": header}
     response = await api.client.post(f"{PREFIX}/pgsqlinit", headers=headers)
-    assert response.status == 403
+    assert response.status == 400
+    assert await response.json() == {"error": "Admin header is empty."}
+
+
+async def test_pgsqlinit_from_an_address_not_listed_is_401_as_in_the_original(api: Api) -> None:
+    response = await api.client.post(f"{PREFIX}/pgsqlinit", headers={"Admin": "0xsomeoneelse"})
+    assert response.status == 401
     assert await response.json() == {
         "error": "Access admin route failed due to invalid admin address."
     }
