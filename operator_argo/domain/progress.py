@@ -17,11 +17,21 @@ CONFIGURE_DATA_FAILED = 31
 CONFIGURE_ALGORITHM_FAILED = 32
 
 
-def _status_while_running(obs: Observation) -> JobStatus:
+def _configure_failed(configure: StepObservation | None) -> bool:
+    return (
+        configure is not None and configure.phase.is_done and configure.phase is not Phase.SUCCEEDED
+    )
+
+
+def _status_while_running(job: Job, obs: Observation) -> JobStatus:
     configure = obs.step("configure")
     algorithm = obs.step("algorithm")
     filtering = obs.step("filter")
     publish = obs.step("publish")
+    # Configure failed and the exit handler uploads the logs. A job that will end 31 or 32 stays
+    # at 20 meanwhile: showing 60 first would make its status go down.
+    if _configure_failed(configure) and _final_status(job, obs)[0] is not JobStatus.FINISHED:
+        return JobStatus.CONFIGURING
     if publish is not None and publish.phase is not Phase.PENDING:
         return JobStatus.PUBLISHING
     if filtering is not None and filtering.phase is not Phase.PENDING:
@@ -37,7 +47,7 @@ def _status_while_running(obs: Observation) -> JobStatus:
     if configure is not None and configure.phase is Phase.RUNNING:
         return JobStatus.CONFIGURING
     if configure is not None and configure.phase.is_done:
-        return JobStatus.PUBLISHING  # configure failed: the exit handler is next
+        return JobStatus.PUBLISHING  # stopped while configuring: the exit handler is next
     return JobStatus.QUEUED
 
 
@@ -102,7 +112,7 @@ def decide_update(job: Job, obs: Observation) -> JobUpdate | None:
         )
     algorithm = obs.step("algorithm")
     if not obs.finished:
-        target = _status_while_running(obs)
+        target = _status_while_running(job, obs)
         if not can_transition(job.status, target):
             return None
         started = algorithm.started_at if algorithm is not None else None

@@ -122,18 +122,21 @@ async def test_a_job_walks_every_status_and_its_workflow_is_collected(
 async def test_configure_failure_and_algorithm_deadline(
     argo_settings: Settings, fake_kube: FakeKube
 ) -> None:
-    async with running_operator(argo_settings) as (_, client):
+    async with running_operator(argo_settings) as (runtime, client):
         failed, wf = await submitted(client, fake_kube, raw_request())
         fake_kube.set_step(
             NS, wf, "configure", "Failed", exit_code=32, message="Error (exit code 32)"
         )
         fake_kube.set_step(NS, wf, "publish", "Running")
-        await eventually(status_is(client, failed, 60))
+        # While publish uploads the logs the job stays at 20: 60 and then 32 would go backwards.
+        await eventually(status_is(client, failed, 20))
         fake_kube.set_step(
             NS, wf, "publish", "Succeeded", exit_code=0, result={"files": [], "error": None}
         )
         fake_kube.finish(NS, wf, "Failed")
         await eventually(status_is(client, failed, 32))
+        history = [s for s, _ in await runtime.store.status_history(failed)]
+        assert history == [1, 20, 32]
 
         late = await start_job(client, raw_request() | {"agreementId": "0x" + "e" * 32})
         wf = workflow_name(late)

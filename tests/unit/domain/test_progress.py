@@ -234,3 +234,34 @@ def test_a_configure_failure_stays_31_whatever_the_filter_did() -> None:
     update = decide_update(make_job(JobStatus.PUBLISHING), obs)
     assert update is not None and update.status is JobStatus.DATA_FAILED
     assert update.error == "input 0 failed"
+
+
+def test_a_configure_failure_stays_at_20_while_publish_runs_then_ends_31_or_32() -> None:
+    for code, final in ((31, JobStatus.DATA_FAILED), (32, JobStatus.ALGORITHM_FAILED), (1, 31)):
+        job, seen = make_job(), []
+        failed = step(Phase.FAILED, code)
+        for obs in (
+            observe(Phase.RUNNING, configure=step(Phase.RUNNING)),
+            observe(Phase.RUNNING, configure=failed, publish=step(Phase.PENDING)),
+            observe(Phase.RUNNING, configure=failed, publish=step(Phase.RUNNING)),
+            observe(
+                Phase.FAILED, configure=failed, publish=step(Phase.SUCCEEDED, 0, output=PUBLISHED)
+            ),
+        ):
+            update = decide_update(job, obs)
+            if update is not None:
+                seen.append(int(update.status))
+                job = make_job(update.status)
+        assert seen == [20, int(final)]
+
+
+def test_a_configure_failure_seen_only_when_publish_runs_moves_a_queued_job_to_20() -> None:
+    obs = observe(Phase.RUNNING, configure=step(Phase.FAILED, 31), publish=step(Phase.RUNNING))
+    update = decide_update(make_job(JobStatus.QUEUED), obs)
+    assert update is not None and update.status is JobStatus.CONFIGURING
+
+
+def test_a_stop_while_configuring_still_shows_60_while_publishing_before_70() -> None:
+    obs = observe(Phase.RUNNING, configure=step(Phase.FAILED, 143), publish=step(Phase.RUNNING))
+    update = decide_update(make_job(JobStatus.CONFIGURING, StopReason.REQUESTED), obs)
+    assert update is not None and update.status is JobStatus.PUBLISHING
