@@ -23,6 +23,7 @@ log = structlog.get_logger(__name__)
 REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _INTERNAL_ERROR = "Internal server error"
+CLIENT_GONE = 499  # what request metrics count when the client hung up first
 
 
 def _request_id(request: web.Request) -> str:
@@ -97,7 +98,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except (asyncio.CancelledError, ConnectionResetError):
+    except ConnectionResetError:
+        # The client went away (mid-body, say): an ordinary event, nobody reads this answer.
+        log.info("client_disconnected", method=request.method, path=request.path)
+        return error_response(CLIENT_GONE, "client disconnected")
+    except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("request_crashed", method=request.method, path=request.path)

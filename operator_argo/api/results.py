@@ -117,6 +117,9 @@ class ResultRoutes:
             async for chunk in download.read(start, end):
                 await response.write(chunk)
                 sent += len(chunk)
+        except ConnectionResetError:
+            log.info("client_disconnected", method=request.method, path=request.path)
+            return response
         except Exception as exc:
             # Headers are gone already: the only honest signal left is a cut connection.
             log.warning("result_stream_failed", error=str(exc), error_type=type(exc).__name__)

@@ -62,7 +62,11 @@ def _shared_processors() -> list[Any]:
 def _renderer(log_format: str) -> Any:
     if log_format == "json":
         return structlog.processors.JSONRenderer()
-    return structlog.dev.ConsoleRenderer(colors=False)
+    # Plain tracebacks, whatever is installed: a pretty one (rich) costs the event loop a
+    # large fraction of a second per exception, and a server must never pay that.
+    return structlog.dev.ConsoleRenderer(
+        colors=False, exception_formatter=structlog.dev.plain_traceback
+    )
 
 
 def _load_dict_config(path: str) -> dict[str, Any]:

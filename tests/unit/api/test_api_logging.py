@@ -108,3 +108,18 @@ def test_bad_log_cfg_names_the_setting(tmp_path: Path) -> None:
 def test_redaction_leaves_other_values_alone() -> None:
     event = {"event": "x", "job_id": "j", "count": 3, "items": ["a"]}
     assert redact_secrets(None, "info", dict(event)) == event
+
+
+def test_console_tracebacks_are_plain_whatever_is_installed() -> None:
+    # A pretty traceback (rich, when installed) costs a large fraction of a second to render.
+    stream = io.StringIO()
+    configure_logging(Settings(log_format="console"), stream=stream)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        structlog.get_logger("test").exception("request_crashed")
+        logging.getLogger("aiohttp.server").exception("Error handling request")
+    text = stream.getvalue()
+    assert text.count("Traceback (most recent call last):") == 2
+    assert "ValueError: boom" in text
+    assert "╭" not in text and "│" not in text
