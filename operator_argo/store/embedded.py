@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import structlog
 from psycopg import sql
@@ -19,6 +21,7 @@ from operator_argo.domain.errors import Unavailable
 _log = structlog.get_logger(__name__)
 
 SUPERUSER = "postgres"  # the role pgserver's initdb creates; local connections are trusted
+HOLDERS_FILE = ".handle_pids.json"  # pgserver's list of the processes using the server
 
 
 def _pgserver() -> Any:
@@ -45,11 +48,42 @@ class EmbeddedServer:
         )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def forget_dead_holders(pgdata: Path) -> list[int]:
+    """Drop the processes that are gone from the server's list of holders; return their PIDs.
+
+    pgserver lists every process holding a handle on the server in `HOLDERS_FILE` and stops the
+    server when the last holder releases it. A holder killed with SIGKILL never releases, so its
+    PID would stay there for ever and no later clean stop would stop the server. Blocking."""
+    path = pgdata / HOLDERS_FILE
+    with _pgserver().PostgresServer._lock:  # the lock pgserver itself takes around the list
+        try:
+            holders = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return []
+        if not isinstance(holders, list):
+            return []
+        dead = [pid for pid in holders if not (isinstance(pid, int) and _alive(pid))]
+        if dead:
+            path.write_text(json.dumps([pid for pid in holders if pid not in dead]))
+    return dead
+
+
 def start_server(pgdata: Path) -> EmbeddedServer:
-    """Initialise `pgdata` if needed and start (or join) the server there. Blocking."""
+    """Initialise `pgdata` if needed and start (or join) the server there, adopting a server
+    left running by a holder that was killed. Blocking."""
     pgdata = pgdata.expanduser().resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
+        dead = forget_dead_holders(pgdata)
+        if dead:
+            _log.info("embedded_postgres_adopted", pgdata=str(pgdata), dead_holders=dead)
         handle = _pgserver().get_server(pgdata, cleanup_mode="stop")
         info = handle.get_postmaster_info()
     except (OSError, subprocess.SubprocessError, AssertionError) as exc:

@@ -4,12 +4,17 @@ and a SIGKILL while it runs the embedded PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
 import socket
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
+import psutil
+import pytest
 
 from tests.e2e.test_process import operator_process, wait_ready
 
@@ -52,3 +57,56 @@ async def test_clients_that_hang_up_mid_body_are_one_info_line_each_and_no_trace
     assert len(disconnects) == 20
     assert all("[info" in line for line in disconnects)
     assert not [line for line in lines if "[error" in line or "Traceback" in line]
+
+
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    """A data directory for an embedded PostgreSQL, outside pytest's numbered temp dirs (which
+    concurrent sessions prune); a server the test leaves behind is stopped by its PID."""
+    root = Path(tempfile.mkdtemp(prefix="operator-argo-serve-"))
+    try:
+        yield root / "data"
+    finally:
+        pid_file = root / "data" / "postgres" / "postmaster.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().split()[0])
+            if psutil.pid_exists(pid):
+                psutil.Process(pid).kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+
+
+def stopped(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def test_after_a_sigkill_serve_adopts_the_embedded_postgres_and_a_clean_stop_stops_it(
+    operator_process: Callable[..., subprocess.Popen[bytes]], embedded_data_dir: Path
+) -> None:
+    embedded = {"POSTGRES_HOST": "", "OPERATOR_DATA_DIR": str(embedded_data_dir)}
+    first = operator_process(**embedded)
+    base = first.base_url  # type: ignore[attr-defined]
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, base)
+        postgres = postmaster_pid(embedded_data_dir)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert not stopped(postgres)  # the server outlives the operator that was killed
+
+        second = operator_process(**embedded)
+        await wait_ready(session, base)
+        assert postmaster_pid(embedded_data_dir) == postgres  # adopted, not started twice
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=60) == 0
+    for _ in range(100):
+        if stopped(postgres):
+            break
+        await asyncio.sleep(0.1)
+    assert stopped(postgres), "the clean stop left the embedded PostgreSQL running"
+    assert "embedded_postgres_adopted" in log_text(second)
