@@ -15,12 +15,11 @@ from operator_argo.api.docs import (
     StatusSchema,
 )
 from operator_argo.api.render import environment_object, running_job_object, status_object
-from operator_argo.api.requests import FilterFields, parse_filter, parse_start
+from operator_argo.api.requests import FilterFields, parse_filter, parse_integer, parse_start
 from operator_argo.api.schemas import StartRequestSchema, parse_workflow
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.config import Settings
 from operator_argo.domain.job import Job, NewJob
-from operator_argo.service.environments import parse_chain_id
 from operator_argo.service.jobs import JobService
 
 _ERRORS = {
@@ -111,6 +110,6 @@ class ComputeRoutes:
     @querystring_schema(EnvironmentsQuerySchema)
     @response_schema(EnvironmentSchema(many=True), 200)
     async def environments(self, request: web.Request) -> web.Response:
-        chain_id = parse_chain_id(request.query.get("chainId"))
+        chain_id = parse_integer(request.query.get("chainId"), "chainId")
         states = await self._service.environments(chain_id)
         return web.json_response([environment_object(s, self._settings) for s in states])

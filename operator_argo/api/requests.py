@@ -10,13 +10,19 @@ from typing import Any
 from operator_argo.auth.policy import parse_nonce
 from operator_argo.domain.errors import InvalidRequest
 from operator_argo.domain.job import JobFilter
-from operator_argo.service.environments import parse_chain_id
 
 START_REQUIRED = ("workflow", "agreementId", "owner", "providerSignature", "environment", "nonce")
 FILTER_REQUIRED = "You have to specify one of agreementId, jobId or owner"
-_MAX_TEXT = 1024
-_MAX_UNIX_SECONDS = 2**63 - 1
-_INDEX = re.compile(r"^-?[0-9]{1,18}$")
+MAX_TEXT = 1024
+
+# chainId, validUntil and a result index: at most 18 digits, so any of them fits PostgreSQL's
+# bigint. Given as a JSON integer or as a string of digits (a query string has nothing else).
+MAX_DIGITS = 18
+LARGEST = 10**MAX_DIGITS - 1
+UNSIGNED_TEXT = r"^\s*[0-9]{1,18}\s*$"
+SIGNED_TEXT = r"^\s*-?[0-9]{1,18}\s*$"
+_UNSIGNED = re.compile(UNSIGNED_TEXT)
+_SIGNED = re.compile(SIGNED_TEXT)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -64,7 +70,7 @@ def _text(params: Mapping[str, Any], key: str, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidRequest(f"{key} must be a string")
-    if len(value) > _MAX_TEXT:
+    if len(value) > MAX_TEXT:
         raise InvalidRequest(f"{key} is too long")
     if "\x00" in value or not _encodable(value):
         raise InvalidRequest(f"{key} must be text without NUL characters")
@@ -81,17 +87,23 @@ def _encodable(value: str) -> bool:
     return True
 
 
-def _unix_seconds(value: Any, key: str) -> int | None:
+def parse_integer(
+    value: Any, key: str, *, signed: bool = False, integral_floats: bool = False
+) -> int | None:
+    """`value` as an integer of at most 18 digits (non-negative unless `signed`): a JSON
+    integer or a string of digits (or, with `integral_floats`, a number like 1.7e9); None when
+    absent or empty. Anything else is an InvalidRequest naming `key`, the same whether it came
+    in a body or a query string."""
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip()) if len(value.strip()) <= 19 else -1
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"{key} must be an integer (unix seconds)")
-    if not 0 <= value <= _MAX_UNIX_SECONDS:
-        raise InvalidRequest(f"{key} is out of range")
+    if integral_floats and isinstance(value, float) and value.is_integer():
+        value = int(value)  # range-checked below
+    if isinstance(value, str) and (_SIGNED if signed else _UNSIGNED).match(value):
+        value = int(value.strip())
+    lowest = -LARGEST if signed else 0
+    if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= LARGEST:
+        kind = "an integer" if signed else "a non-negative integer"
+        raise InvalidRequest(f"{key} must be {kind} of at most {MAX_DIGITS} digits")
     return value
 
 
@@ -109,9 +121,9 @@ def parse_start(params: Mapping[str, Any]) -> StartFields:
         signature=params["providerSignature"],
         environment=str(_text(params, "environment", required=True)),
         nonce=parse_nonce(params["nonce"]),
-        chain_id=parse_chain_id(params.get("chainId")),
+        chain_id=parse_integer(params.get("chainId"), "chainId"),
         provider_address=_text(params, "providerAddress", required=False),
-        valid_until=_unix_seconds(params.get("validUntil"), "validUntil"),
+        valid_until=parse_integer(params.get("validUntil"), "validUntil", integral_floats=True),
     )
 
 
@@ -138,22 +150,15 @@ def parse_filter(params: Mapping[str, Any]) -> FilterFields:
     )
 
 
-def _index(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _INDEX.match(value.strip()):
-        return int(value.strip())
-    raise InvalidRequest("index must be an integer")
-
-
 def parse_result_query(params: Mapping[str, Any]) -> ResultFields:
     """GET /getResult: jobId, owner and an integer index."""
-    if params.get("index") is None:
+    index = parse_integer(params.get("index"), "index", signed=True)
+    if index is None:
         raise InvalidRequest("index is required")
     return ResultFields(
         job_id=str(_text(params, "jobId", required=True)),
         owner=str(_text(params, "owner", required=True)),
-        index=_index(params["index"]),
+        index=index,
         signature=params.get("providerSignature"),
         nonce=params.get("nonce"),
     )

@@ -18,6 +18,7 @@ from operator_argo.domain.job import (
 
 _TEXT = validate.Length(max=4096)
 _ID = validate.Length(min=1, max=1024)
+_INT32 = 2**31 - 1  # the largest index, instance count or time limit that makes sense
 
 
 class _Lenient(Schema):
@@ -36,6 +37,18 @@ class UrlList(fields.Field):
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return tuple(value)
         raise ValidationError("must be a list of URL strings")
+
+
+class BoundedInteger(fields.Integer):
+    """A JSON integer within bounds: never a boolean, a float or a string of digits."""
+
+    def __init__(self, *, minimum: int, maximum: int = _INT32, **kwargs: Any) -> None:
+        super().__init__(strict=True, validate=validate.Range(min=minimum, max=maximum), **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
 
 
 class InputRemoteSchema(_Lenient):
@@ -67,7 +80,7 @@ class AlgorithmRemoteSchema(_Lenient):
 
 
 class InputSchema(_Lenient):
-    index = fields.Integer(load_default=None, allow_none=True, strict=True)
+    index = BoundedInteger(minimum=0, load_default=None, allow_none=True)
     id = fields.String(required=True, validate=_ID)
     url = UrlList(load_default=(), allow_none=True)
     remote = fields.Nested(InputRemoteSchema, load_default=None, allow_none=True)
@@ -108,9 +121,11 @@ class AlgorithmSchema(_Lenient):
 
 
 class ComputeSchema(_Lenient):
-    Instances = fields.Integer(load_default=1, strict=True)
-    namespace = fields.String(load_default=None, allow_none=True)
-    maxtime = fields.Integer(load_default=None, allow_none=True, strict=True)
+    """Advisory hints: one instance runs, within the environment's own time limit."""
+
+    Instances = BoundedInteger(minimum=1, load_default=1)
+    namespace = fields.String(load_default=None, allow_none=True, validate=_TEXT)
+    maxtime = BoundedInteger(minimum=0, load_default=None, allow_none=True)
 
 
 class OutputSchema(_Lenient):

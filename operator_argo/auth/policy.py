@@ -75,7 +75,7 @@ class ProviderAuth:
         Unauthorized (401) for a missing signature or a signer that is not allowed, and
         NonceRejected (401) for a nonce this signer used before.
         """
-        number = None if nonce is None else parse_nonce(nonce)
+        number = None if nonce is None or nonce == "" else parse_nonce(nonce)  # "": absent
         if not self._required:
             return None
         if number is None:

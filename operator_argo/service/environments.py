@@ -32,21 +32,6 @@ def find_environment(
     raise InvalidRequest(ENVIRONMENT_INVALID)
 
 
-def parse_chain_id(value: object) -> int | None:
-    """A chainId given as an integer or a string of digits; None when absent or empty."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise InvalidRequest("chainId must be an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        text = value.strip()
-        if len(text) <= 30:
-            return int(text)
-    raise InvalidRequest("chainId must be an integer")
-
-
 def environment_states(
     environments: Sequence[Environment],
     active: Mapping[str, int],
