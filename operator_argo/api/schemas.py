@@ -51,6 +51,21 @@ class BoundedInteger(fields.Integer):
         return super()._validated(value)
 
 
+class RemoteField(fields.Nested):
+    """A provider-served asset; one without txId and serviceId counts as absent (ocean-node's
+    operator client adds `"remote": {"userdata": {}}` to every raw-code algorithm)."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, partial: Any = None, **kwargs: Any
+    ) -> Any:
+        if isinstance(value, dict) and all(value.get(k) in (None, "") for k in REMOTE_KEYS):
+            return None
+        return super()._deserialize(value, attr, data, partial=partial, **kwargs)
+
+
+REMOTE_KEYS = ("txId", "serviceId")
+
+
 class InputRemoteSchema(_Lenient):
     txId = fields.String(required=True, validate=_ID)  # the wire name
     serviceId = fields.String(required=True, validate=_ID)
@@ -80,10 +95,13 @@ class AlgorithmRemoteSchema(_Lenient):
 
 
 class InputSchema(_Lenient):
+    """One dataset. Without an `id` (ocean-node sends url inputs so) its folder is named after
+    its index."""
+
     index = BoundedInteger(minimum=0, load_default=None, allow_none=True)
-    id = fields.String(required=True, validate=_ID)
+    id = fields.String(load_default=None, allow_none=True, validate=_ID)
     url = UrlList(load_default=(), allow_none=True)
-    remote = fields.Nested(InputRemoteSchema, load_default=None, allow_none=True)
+    remote = RemoteField(InputRemoteSchema, load_default=None, allow_none=True)
 
 
 class ContainerSchema(_Lenient):
@@ -101,7 +119,7 @@ class AlgorithmSchema(_Lenient):
     id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1024))
     rawcode = fields.String(load_default="", allow_none=True)
     url = UrlList(load_default=(), allow_none=True)
-    remote = fields.Nested(AlgorithmRemoteSchema, load_default=None, allow_none=True)
+    remote = RemoteField(AlgorithmRemoteSchema, load_default=None, allow_none=True)
     container = fields.Nested(ContainerSchema, required=True)
     algocustomdata = fields.Raw(load_default=None, allow_none=True)
     algouserdata = fields.Raw(load_default=None, allow_none=True)

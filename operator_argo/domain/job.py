@@ -49,9 +49,15 @@ class InputSpec:
     """One dataset: plain URLs, or a remote (provider-served) asset."""
 
     index: int
-    did: str
+    did: str | None  # None for url inputs sent without an id
     urls: tuple[str, ...] = ()
     remote: RemoteSource | None = None
+
+    @property
+    def folder(self) -> str:
+        """Its folder under /data/inputs: the DID without `did:op:`, or without an id its index
+        (a stable name, and the one the algorithm finds in DIDS)."""
+        return str(self.index) if self.did is None else did_folder(self.did)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -151,7 +157,8 @@ class Job:
 
     @property
     def input_dids(self) -> list[str]:
-        return [item.did for item in self.spec.inputs]
+        """The inputs' ids as the status reports them ("" for an input sent without one)."""
+        return [item.did or "" for item in self.spec.inputs]
 
     @property
     def is_finished(self) -> bool:

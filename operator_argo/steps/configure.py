@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from operator_argo.domain.errors import ConfigurationError, OperatorError, TransferFailed
-from operator_argo.domain.job import AlgorithmSpec, InputSpec, JobSpec, RemoteSource, did_folder
+from operator_argo.domain.job import AlgorithmSpec, InputSpec, JobSpec, RemoteSource
 from operator_argo.domain.progress import CONFIGURE_ALGORITHM_FAILED, CONFIGURE_DATA_FAILED
 from operator_argo.steps.env import StepEnv, read_step_env, write_result
 from operator_argo.steps.logs import close_step_log, human_bytes, open_step_log, rate
@@ -63,10 +63,9 @@ def make_layout(env: StepEnv) -> Layout:
     return Layout(root=env.volume)
 
 
-def _folder_name(did: str, label: str) -> str:
-    name = did_folder(did)
+def _folder_name(name: str, label: str) -> str:
     if not name or name in {".", ".."} or "/" in name or "\\" in name or "\0" in name:
-        raise TransferFailed(f"{label}: {did!r} is not a usable DID")
+        raise TransferFailed(f"{label}: {name!r} is not a usable folder name")
     return name
 
 
@@ -116,30 +115,33 @@ class Provisioner:
 
     async def provision_input(self, item: InputSpec, metadata_uri: str | None) -> list[int]:
         """Download every file of one input; returns their sizes by file index."""
-        label = f"input {item.index} ({item.did})"
-        folder = self._layout.inputs / _folder_name(item.did, label)
+        label = f"input {item.index} ({item.did or 'no id'})"
+        folder = self._layout.inputs / _folder_name(item.folder, label)
         folder.mkdir(parents=True, exist_ok=True)
         if item.remote is None:
             if not item.urls:
                 raise TransferFailed(f"{label}: no files to download")
-            await self._try_ddo(metadata_uri, item.did, label)
+            if item.did is not None:
+                await self._try_ddo(metadata_uri, item.did, label)
             return await all_or_first_error(
                 self._download(url, folder / str(k), f"input {item.index} file {k}")
                 for k, url in enumerate(item.urls)
             )
         if not metadata_uri:
             raise TransferFailed(f"{label}: a remote input needs output.metadataUri")
-        remote = item.remote
-        ddo = await self.provider.fetch_ddo(metadata_uri, item.did, self._layout.ddos, label=label)
+        if item.did is None:
+            raise TransferFailed(f"{label}: a remote input needs its id (the asset's DID)")
+        did, remote = item.did, item.remote
+        ddo = await self.provider.fetch_ddo(metadata_uri, did, self._layout.ddos, label=label)
         endpoint = service_endpoint(ddo, remote.service_id, label)
-        count = await self.provider.file_count(endpoint, item.did, remote.service_id, label=label)
+        count = await self.provider.file_count(endpoint, did, remote.service_id, label=label)
         sizes = []
         for k in range(count):  # one at a time: see the module docstring
             label_k = f"input {item.index} file {k}"
             dest = folder / str(k)
             sizes.append(
                 await self._provider_download(
-                    endpoint, item.did, remote, remote.user_data, index=k, dest=dest, label=label_k
+                    endpoint, did, remote, remote.user_data, index=k, dest=dest, label=label_k
                 )
             )
         return sizes
@@ -226,7 +228,7 @@ async def _provision(spec: JobSpec, work: Provisioner, result: dict[str, Any]) -
 
     by_folder: dict[str, list[int]] = {}
     for position, item in enumerate(spec.inputs):
-        by_folder.setdefault(did_folder(item.did), []).append(position)
+        by_folder.setdefault(item.folder, []).append(position)
     try:
         await all_or_first_error(in_turn(positions) for positions in by_folder.values())
     except (OperatorError, OSError) as exc:

@@ -64,10 +64,30 @@ async def test_a_raw_code_job_reads_its_input_and_publishes_its_result(
         assert history == [1, 20, 30, 40, 60, 70]
 
 
+async def test_ocean_nodes_url_inputs_without_id_land_in_a_folder_named_after_their_index(
+    local_settings: Settings, ocean: FakeOcean
+) -> None:
+    body = job_request(ocean, SUM_ALGORITHM, inputs={"a.csv": b"1,2\n", "b.csv": b"3\n"})
+    stage = body["workflow"]["stages"][0]
+    (item,) = stage["input"]
+    stage["input"] = [{"index": 3, "url": item["url"]}]  # no id, as ocean-node sends them
+    stage["algorithm"]["remote"] = {"userdata": {}}
+    stage["algorithm"]["rawcode"] = (
+        "import os\nprint('dids', os.environ['DIDS'], sorted(os.listdir('/data/inputs/3')))\n"
+        + SUM_ALGORITHM
+    )
+    async with running_operator(local_settings) as (_, client):
+        job_id = await start_job(client, body)
+        job = await finished(client, job_id)
+        assert job["status"] == 70 and job["inputDID"] == [""]
+        assert await get_result(client, job_id, 0) == b"6.0"
+        assert b"dids [\"3\"] ['0', '1']" in await get_result(client, job_id, 1)
+
+
 async def test_an_input_404_ends_31_and_an_algorithm_404_ends_32(
     local_settings: Settings, ocean: FakeOcean
 ) -> None:
-    async with running_operator(local_settings) as (_, client):
+    async with running_operator(local_settings) as (runtime, client):
         bad_input = await start_job(
             client, job_request(ocean, SUM_ALGORITHM, input_urls=[ocean.file_url("missing")])
         )
@@ -87,6 +107,9 @@ async def test_an_input_404_ends_31_and_an_algorithm_404_ends_32(
         assert "configrationLog" in result_types(
             data_failed
         )  # logs are published after failures too
+        # Never 60 on the way: publish ran while the job showed 20, then 31 or 32.
+        assert [s for s, _ in await runtime.store.status_history(bad_input)] == [1, 20, 31]
+        assert [s for s, _ in await runtime.store.status_history(bad_algo)] == [1, 20, 32]
 
 
 async def test_an_algorithm_exiting_1_ends_70_with_its_exit_code_and_error(

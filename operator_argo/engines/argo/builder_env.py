@@ -135,7 +135,7 @@ def publish_env(job: Job, environment: Environment, settings: Settings) -> EnvLi
 def _job_dids(job: Job) -> EnvList:
     algo_did = job.spec.algorithm.did or ""
     return [
-        Env(name="DIDS", value=inert_json([did_folder(did) for did in job.input_dids])),
+        Env(name="DIDS", value=inert_json([item.folder for item in job.spec.inputs])),
         Env(name="TRANSFORMATION_DID", value=inert_text(did_folder(algo_did))),
     ]
 

@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,9 +51,9 @@ ENVIRONMENTS = (
 _nonces = itertools.count(time.time_ns())
 
 
-def example(name: str) -> Any:
-    """An example body of the contract, without its `_comment`."""
-    body = json.loads((EXAMPLES / name).read_text())
+def example(name: str, folder: Path = EXAMPLES) -> Any:
+    """An example body of the contract (or from `folder`), without its `_comment`."""
+    body = json.loads((folder / name).read_text())
     if isinstance(body, dict):
         body.pop("_comment", None)
     return body
