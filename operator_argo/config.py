@@ -238,6 +238,15 @@ class Settings:
         read=integer(minimum=1),
         chart="postgresql.poolMaxSize",
     )
+    db_timeout: float = setting(
+        "OPERATOR_DB_TIMEOUT",
+        2.0,
+        "most a call waits for the database; while it is unreachable calls get a 503 with "
+        "`Retry-After` within about this time",
+        unit=SECONDS,
+        read=positive_number,
+        chart="postgresql.timeout",
+    )
     # --- auth
     signature_required: bool = setting(
         "SIGNATURE_REQUIRED",

@@ -23,6 +23,7 @@ log = structlog.get_logger(__name__)
 REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _INTERNAL_ERROR = "Internal server error"
+RETRY_AFTER_SECONDS = "1"
 CLIENT_GONE = 499  # what request metrics count when the client hung up first
 
 
@@ -89,7 +90,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except OperatorError as exc:
         if exc.http_status >= 500:
             log.warning("request_failed", error=exc.message, error_type=type(exc).__name__)
-        return error_response(exc.http_status, exc.message)
+        response = error_response(exc.http_status, exc.message)
+        if exc.http_status == 503:  # a dependency is down for now: say when to try again
+            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -182,6 +182,8 @@ holds the password instead of the release's own). */}}
   value: {{ $v.poolMinSize | int | quote }}
 - name: OPERATOR_POOL_MAX
   value: {{ $v.poolMaxSize | int | quote }}
+- name: OPERATOR_DB_TIMEOUT
+  value: {{ $v.timeout | toString | quote }}
 {{- end -}}
 
 {{- define "operator-argo.loggingEnv" -}}
