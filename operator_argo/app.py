@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import structlog
 from aiohttp import web
 
+from operator_argo.api.listener import listening
 from operator_argo.api.server import create_api
 from operator_argo.auth.keys import load_private_key, resolve_environment_keys
 from operator_argo.auth.notices import EnvironmentSigner
@@ -212,11 +213,11 @@ async def serve(settings: Settings | None = None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_runtime(settings) as runtime, background(runtime, crashed):
-        runner = web.AppRunner(build_app(runtime), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+    async with (
+        open_runtime(settings) as runtime,
+        background(runtime, crashed),
+        listening(build_app(runtime), settings),
+    ):
         log.info(
             "operator_listening",
             host=settings.host,
@@ -226,7 +227,6 @@ async def serve(settings: Settings | None = None) -> int:
         )
         await _first(stop, crashed)
         log.info("operator_stopping", crashed=crashed.is_set())
-        await runner.cleanup()
     return 1 if crashed.is_set() else 0
 
 

@@ -166,6 +166,33 @@ class Settings:
         read=integer(minimum=8),
         chart="operator.maxJsonDepth",
     )
+    header_timeout: float = setting(
+        "OPERATOR_HEADER_TIMEOUT",
+        10.0,
+        "time to send a request's headers, counted from connecting or from the previous "
+        "response; also how long an idle keep-alive connection stays open (raise it above the "
+        "idle timeout of a load balancer that keeps connections to the pods open)",
+        unit=SECONDS,
+        read=positive_number,
+        chart="operator.headerTimeout",
+    )
+    body_timeout: float = setting(
+        "OPERATOR_BODY_TIMEOUT",
+        30.0,
+        "time to send a request's whole body; a slower client gets a 408 and its connection "
+        "is closed",
+        unit=SECONDS,
+        read=positive_number,
+        chart="operator.bodyTimeout",
+    )
+    max_connections: int = setting(
+        "OPERATOR_MAX_CONNECTIONS",
+        512,
+        "most open client connections per replica; past it a new connection gets a 503 "
+        "(`Retry-After: 1`) and is closed; keep it below the descriptor limit (`ulimit -n`)",
+        read=integer(minimum=1),
+        chart="operator.maxConnections",
+    )
     event_loop: str = setting(
         "OPERATOR_EVENT_LOOP",
         "auto",

@@ -8,6 +8,7 @@ can exhaust the C stack of the JSON decoder when the interpreter's recursion lim
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import math
@@ -22,6 +23,7 @@ from operator_argo.domain.errors import InvalidRequest
 
 MAX_BODY_KEY: web.AppKey[int] = web.AppKey("max_body_bytes", int)
 MAX_DEPTH_KEY: web.AppKey[int] = web.AppKey("max_json_depth", int)
+BODY_TIMEOUT_KEY: web.AppKey[float] = web.AppKey("body_timeout", float)
 
 # A JSON string, or an unterminated one up to the end: every quote that starts a match ends one,
 # so the scan is linear whatever the input.
@@ -52,15 +54,31 @@ def json_depth(body: bytes) -> int:
 
 @web.middleware
 async def body_limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse oversized (413) and too deeply nested (400) bodies before any handler runs."""
+    """Refuse oversized (413), too slowly sent (408) and too deeply nested (400) bodies before
+    any handler runs."""
     if request.body_exists:
         limit = request.app[MAX_BODY_KEY]
         if request.content_length is not None and request.content_length > limit:
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-        body = await request.read()  # aiohttp caches it for the handler
+        try:
+            async with asyncio.timeout(request.app[BODY_TIMEOUT_KEY]):
+                body = await request.read()  # aiohttp caches it for the handler
+        except TimeoutError:
+            return await _too_slow(request)
         if json_depth(body) > request.app[MAX_DEPTH_KEY]:
             raise InvalidRequest("payload is nested too deeply")
     return await handler(request)
+
+
+async def _too_slow(request: web.Request) -> web.StreamResponse:
+    """A 408, sent now, and the connection closed: the rest of the body is not waited for."""
+    response = web.json_response({"error": "request body not received in time"}, status=408)
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 def _finite_float(text: str) -> float:

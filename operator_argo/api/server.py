@@ -10,7 +10,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from operator_argo.api.body import MAX_BODY_KEY, MAX_DEPTH_KEY, body_limits_middleware
+from operator_argo.api.body import (
+    BODY_TIMEOUT_KEY,
+    MAX_BODY_KEY,
+    MAX_DEPTH_KEY,
+    body_limits_middleware,
+)
 from operator_argo.api.compute import ComputeRoutes
 from operator_argo.api.docs import setup_openapi
 from operator_argo.api.middlewares import (
@@ -57,6 +62,7 @@ def create_api(
     )
     app[MAX_BODY_KEY] = settings.max_body_bytes
     app[MAX_DEPTH_KEY] = settings.max_json_depth
+    app[BODY_TIMEOUT_KEY] = settings.body_timeout
     ComputeRoutes(settings, service, auth).add_to(app, API_PREFIX)
     ResultRoutes(service, auth).add_to(app, API_PREFIX)
     SystemRoutes(settings, ready=ready, migrate=migrate).add_to(app, API_PREFIX)
