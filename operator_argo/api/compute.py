@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp_apigami import docs, querystring_schema, request_schema, response_schema
+from aiohttp_apigami import docs, response_schema
 
 from operator_argo.api.body import read_params
-from operator_argo.api.docs import (
-    EnvironmentSchema,
-    EnvironmentsQuerySchema,
-    ErrorSchema,
-    FilterQuerySchema,
-    RunningJobSchema,
-    StatusSchema,
-)
+from operator_argo.api.docs import EnvironmentSchema, RunningJobSchema, StatusSchema
 from operator_argo.api.render import environment_object, running_job_object, status_object
 from operator_argo.api.requests import FilterFields, parse_filter, parse_integer, parse_start
-from operator_argo.api.schemas import StartRequestSchema, parse_workflow
+from operator_argo.api.schemas import parse_workflow
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.config import Settings
 from operator_argo.domain.job import Job, NewJob
 from operator_argo.service.jobs import JobService
-
-_ERRORS = {
-    400: {"description": "bad input", "schema": ErrorSchema},
-    401: {"description": "signature or nonce refused", "schema": ErrorSchema},
-}
 
 
 def _statuses(jobs: list[Job]) -> web.Response:
@@ -48,8 +36,7 @@ class ComputeRoutes:
         app.router.add_get(f"{prefix}/runningjobs", self.running_jobs, allow_head=False)
         app.router.add_get(f"{prefix}/environments", self.environments, allow_head=False)
 
-    @docs(tags=["compute"], summary="Start a job", responses=_ERRORS)
-    @request_schema(StartRequestSchema)
+    @docs(tags=["compute"], summary="Start a job")
     @response_schema(StatusSchema(many=True), 200, description="the queued job (status 1)")
     async def start(self, request: web.Request) -> web.Response:
         fields = parse_start(await read_params(request))
@@ -75,22 +62,19 @@ class ComputeRoutes:
         await self._auth.verify([fields.owner, fields.job_id], fields.signature, fields.nonce)
         return fields
 
-    @docs(tags=["compute"], summary="Job statuses", responses=_ERRORS)
-    @querystring_schema(FilterQuerySchema)
+    @docs(tags=["compute"], summary="Job statuses")
     @response_schema(StatusSchema(many=True), 200)
     async def status(self, request: web.Request) -> web.Response:
         fields = await self._filter(request)
         return _statuses(await self._service.status(fields.flt))
 
-    @docs(tags=["compute"], summary="Stop jobs (a queued job finishes at once)", responses=_ERRORS)
-    @querystring_schema(FilterQuerySchema)
+    @docs(tags=["compute"], summary="Stop jobs (a queued job finishes at once)")
     @response_schema(StatusSchema(many=True), 200)
     async def stop(self, request: web.Request) -> web.Response:
         fields = await self._filter(request)
         return _statuses(await self._service.stop(fields.flt))
 
     @docs(tags=["compute"], summary="Stop jobs, delete their results, mark them removed")
-    @querystring_schema(FilterQuerySchema)
     async def delete(self, request: web.Request) -> web.Response:
         fields = await self._filter(request)
         await self._service.delete(fields.flt)
@@ -107,7 +91,6 @@ class ComputeRoutes:
         return env.namespace if env is not None else job.environment
 
     @docs(tags=["environments"], summary="Compute environments")
-    @querystring_schema(EnvironmentsQuerySchema)
     @response_schema(EnvironmentSchema(many=True), 200)
     async def environments(self, request: web.Request) -> web.Response:
         chain_id = parse_integer(request.query.get("chainId"), "chainId")

@@ -1,8 +1,9 @@
 """The documented shapes of queries and responses, and the OpenAPI + Swagger UI setup.
 
-The OpenAPI document at /spec is generated at start-up from these schemas and the request
-schemas in `schemas.py` (aiohttp-apigami reads the handlers' decorators). Response bodies are
-built by `render.py`; tests load every rendered object with these schemas so the two agree.
+The OpenAPI document at /spec is generated at start-up: responses from these schemas
+(aiohttp-apigami reads the handlers' decorators), requests and errors from `openapi.py`.
+Response bodies are built by `render.py`; tests load every rendered object with these schemas
+so the two agree, and a schemathesis run holds the whole document to the server.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import warnings
 
 from aiohttp import web
 from aiohttp_apigami import setup_aiohttp_apispec
+from aiohttp_apigami.constants import SWAGGER_DICT
 from marshmallow import Schema, fields
 
 from operator_argo import __version__
+from operator_argo.api.openapi import describe_requests
+from operator_argo.config import Settings
 
 SPEC_PATH = "/spec"
 DOCS_PATH = "/api/v1/docs"
@@ -95,36 +99,13 @@ class InfoSchema(Schema):
     storageExpiry = fields.String(required=True, allow_none=True)
 
 
-class SignedQuerySchema(Schema):
-    providerSignature = fields.String(metadata={"description": "65-byte hex r||s||v"})
-    nonce = fields.String(metadata={"description": "integer, 19+ digits"})
-
-
-class FilterQuerySchema(SignedQuerySchema):
-    """GET/PUT/DELETE /compute (query string, or the same keys as a JSON body)."""
-
-    agreementId = fields.String()
-    jobId = fields.String()
-    owner = fields.String()
-
-
-class ResultQuerySchema(SignedQuerySchema):
-    jobId = fields.String(required=True)
-    owner = fields.String(required=True)
-    index = fields.Integer(required=True)
-    consumerSignature = fields.String(metadata={"description": "ignored"})
-
-
-class EnvironmentsQuerySchema(Schema):
-    chainId = fields.Integer()
-
-
-def setup_openapi(app: web.Application) -> None:
+def setup_openapi(app: web.Application, settings: Settings) -> None:
     """Serve the generated OpenAPI document at /spec and Swagger UI at /api/v1/docs."""
     with warnings.catch_warnings():
         # aiohttp-apigami stores its state under plain string keys; aiohttp warns about that.
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         _setup(app)
+        describe_requests(app[SWAGGER_DICT], settings)
 
 
 def _setup(app: web.Application) -> None:

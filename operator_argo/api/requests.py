@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from operator_argo.api.body import is_storable
 from operator_argo.auth.policy import parse_nonce
 from operator_argo.domain.errors import InvalidRequest
 from operator_argo.domain.job import JobFilter
@@ -72,19 +73,11 @@ def _text(params: Mapping[str, Any], key: str, *, required: bool) -> str | None:
         raise InvalidRequest(f"{key} must be a string")
     if len(value) > MAX_TEXT:
         raise InvalidRequest(f"{key} is too long")
-    if "\x00" in value or not _encodable(value):
+    if not is_storable(value):
         raise InvalidRequest(f"{key} must be text without NUL characters")
     if required and not value.strip():
         raise InvalidRequest(f"{key} must not be empty")
     return value
-
-
-def _encodable(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def parse_integer(

@@ -11,10 +11,10 @@ import re
 
 import structlog
 from aiohttp import web
-from aiohttp_apigami import docs, querystring_schema
+from aiohttp_apigami import docs
 
 from operator_argo.api.body import read_params
-from operator_argo.api.docs import ErrorSchema, ResultQuerySchema
+from operator_argo.api.docs import ErrorSchema
 from operator_argo.api.middlewares import REQUEST_ID_HEADER, current_request_id
 from operator_argo.api.requests import parse_result_query
 from operator_argo.auth.policy import ProviderAuth
@@ -75,13 +75,10 @@ class ResultRoutes:
         summary="Download one result file (supports a single Range)",
         produces=["application/octet-stream"],
         responses={
-            200: {"description": "the file"},
-            206: {"description": "the requested slice"},
             404: {"description": "no such job or index", "schema": ErrorSchema},
             416: {"description": "range outside the file", "schema": ErrorSchema},
         },
     )
-    @querystring_schema(ResultQuerySchema)
     async def get_result(self, request: web.Request) -> web.StreamResponse:
         fields = parse_result_query(await read_params(request))
         await self._auth.verify([fields.owner, fields.job_id], fields.signature, fields.nonce)

@@ -1,5 +1,5 @@
-"""Marshmallow schemas of the HTTP edge: request bodies to domain types, and the documented
-response shapes the OpenAPI document is generated from."""
+"""Marshmallow schemas of the HTTP edge: a POST /compute stage to domain types (the OpenAPI
+document describes the same rules in `openapi.py`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
+from operator_argo.api.body import is_storable
 from operator_argo.domain.errors import InvalidRequest
 from operator_argo.domain.job import (
     AlgorithmSpec,
@@ -16,14 +17,30 @@ from operator_argo.domain.job import (
     RemoteSource,
 )
 
-_TEXT = validate.Length(max=4096)
-_ID = validate.Length(min=1, max=1024)
-_INT32 = 2**31 - 1  # the largest index, instance count or time limit that makes sense
+MAX_URI = 4096  # entrypoints, URIs, endpoints
+MAX_ID = 1024  # ids, images
+MAX_TAG = 256  # image tags and checksums
+INT32 = 2**31 - 1  # the largest index, instance count or time limit that makes sense
+_TEXT = validate.Length(max=MAX_URI)
+_ID = validate.Length(min=1, max=MAX_ID)
 
 
 class _Lenient(Schema):
     class Meta:
         unknown = EXCLUDE
+
+
+NOT_TEXT = "must be text without NUL characters"
+
+
+class Text(fields.String):
+    """A string that is stored: PostgreSQL must be able to hold it (no NUL, no lone surrogate)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        if not is_storable(text):
+            raise ValidationError(NOT_TEXT)
+        return text
 
 
 class UrlList(fields.Field):
@@ -32,17 +49,18 @@ class UrlList(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if value is None:
             return ()
-        if isinstance(value, str):
-            return (value,)
-        if isinstance(value, list) and all(isinstance(item, str) for item in value):
-            return tuple(value)
-        raise ValidationError("must be a list of URL strings")
+        urls = [value] if isinstance(value, str) else value
+        if not isinstance(urls, list) or not all(isinstance(item, str) for item in urls):
+            raise ValidationError("must be a list of URL strings")
+        if not all(is_storable(url) for url in urls):
+            raise ValidationError(NOT_TEXT)
+        return tuple(urls)
 
 
 class BoundedInteger(fields.Integer):
     """A JSON integer within bounds: never a boolean, a float or a string of digits."""
 
-    def __init__(self, *, minimum: int, maximum: int = _INT32, **kwargs: Any) -> None:
+    def __init__(self, *, minimum: int, maximum: int = INT32, **kwargs: Any) -> None:
         super().__init__(strict=True, validate=validate.Range(min=minimum, max=maximum), **kwargs)
 
     def _validated(self, value: Any) -> int:
@@ -67,8 +85,8 @@ REMOTE_KEYS = ("txId", "serviceId")
 
 
 class InputRemoteSchema(_Lenient):
-    txId = fields.String(required=True, validate=_ID)  # the wire name
-    serviceId = fields.String(required=True, validate=_ID)
+    txId = Text(required=True, validate=_ID)  # the wire name
+    serviceId = Text(required=True, validate=_ID)
     userdata = fields.Raw(load_default=None, allow_none=True)
 
     @post_load
@@ -79,9 +97,9 @@ class InputRemoteSchema(_Lenient):
 
 
 class AlgorithmRemoteSchema(_Lenient):
-    serviceEndpoint = fields.String(load_default=None, allow_none=True, validate=_TEXT)
-    txId = fields.String(required=True, validate=_ID)
-    serviceId = fields.String(required=True, validate=_ID)
+    serviceEndpoint = Text(load_default=None, allow_none=True, validate=_TEXT)
+    txId = Text(required=True, validate=_ID)
+    serviceId = Text(required=True, validate=_ID)
     userData = fields.Raw(load_default=None, allow_none=True)
 
     @post_load
@@ -99,16 +117,16 @@ class InputSchema(_Lenient):
     its index."""
 
     index = BoundedInteger(minimum=0, load_default=None, allow_none=True)
-    id = fields.String(load_default=None, allow_none=True, validate=_ID)
+    id = Text(load_default=None, allow_none=True, validate=_ID)
     url = UrlList(load_default=(), allow_none=True)
     remote = RemoteField(InputRemoteSchema, load_default=None, allow_none=True)
 
 
 class ContainerSchema(_Lenient):
-    entrypoint = fields.String(required=True, validate=_TEXT)
-    image = fields.String(required=True, validate=_ID)
-    tag = fields.String(load_default="latest", validate=validate.Length(max=256))
-    checksum = fields.String(load_default="", validate=validate.Length(max=256))
+    entrypoint = Text(required=True, validate=_TEXT)
+    image = Text(required=True, validate=_ID)
+    tag = Text(load_default="latest", validate=validate.Length(max=MAX_TAG))
+    checksum = Text(load_default="", validate=validate.Length(max=MAX_TAG))
 
     @post_load
     def to_domain(self, data: dict[str, Any], **_: Any) -> ContainerSpec:
@@ -116,8 +134,8 @@ class ContainerSchema(_Lenient):
 
 
 class AlgorithmSchema(_Lenient):
-    id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1024))
-    rawcode = fields.String(load_default="", allow_none=True)
+    id = Text(load_default=None, allow_none=True, validate=validate.Length(max=MAX_ID))
+    rawcode = Text(load_default="", allow_none=True)
     url = UrlList(load_default=(), allow_none=True)
     remote = RemoteField(AlgorithmRemoteSchema, load_default=None, allow_none=True)
     container = fields.Nested(ContainerSchema, required=True)
@@ -142,12 +160,12 @@ class ComputeSchema(_Lenient):
     """Advisory hints: one instance runs, within the environment's own time limit."""
 
     Instances = BoundedInteger(minimum=1, load_default=1)
-    namespace = fields.String(load_default=None, allow_none=True, validate=_TEXT)
+    namespace = Text(load_default=None, allow_none=True, validate=_TEXT)
     maxtime = BoundedInteger(minimum=0, load_default=None, allow_none=True)
 
 
 class OutputSchema(_Lenient):
-    metadataUri = fields.String(load_default=None, allow_none=True, validate=_TEXT)
+    metadataUri = Text(load_default=None, allow_none=True, validate=_TEXT)
 
 
 class StageSchema(_Lenient):
@@ -176,20 +194,6 @@ class StageSchema(_Lenient):
 
 class WorkflowSchema(_Lenient):
     stages = fields.List(fields.Nested(StageSchema), required=True)
-
-
-class StartRequestSchema(_Lenient):
-    """The body of POST /compute (documentation; parsing is done by `parse_start`)."""
-
-    workflow = fields.Nested(WorkflowSchema, required=True)
-    agreementId = fields.String(required=True)
-    owner = fields.String(required=True)
-    providerSignature = fields.String(required=True)
-    environment = fields.String(required=True)
-    nonce = fields.Integer(required=True, metadata={"description": "may have 19+ digits"})
-    chainId = fields.Integer(allow_none=True)
-    providerAddress = fields.String(allow_none=True)
-    validUntil = fields.Integer(allow_none=True, metadata={"description": "unix seconds"})
 
 
 _STAGE_KEYS = ("input", "algorithm", "compute", "output")

@@ -66,6 +66,6 @@ def create_api(
     ComputeRoutes(settings, service, auth).add_to(app, API_PREFIX)
     ResultRoutes(service, auth).add_to(app, API_PREFIX)
     SystemRoutes(settings, ready=ready, migrate=migrate).add_to(app, API_PREFIX)
-    setup_openapi(app)
+    setup_openapi(app, settings)
     app.on_startup.append(_keep_recursion_limit)
     return app

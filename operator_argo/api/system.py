@@ -69,9 +69,6 @@ class SystemRoutes:
     @docs(
         tags=["service"],
         summary="Create or update the database schema (idempotent)",
-        parameters=[
-            {"in": "header", "name": "Admin", "required": True, "schema": {"type": "string"}}
-        ],
         responses={
             400: {"description": ADMIN_HEADER_EMPTY, "schema": ErrorSchema},
             401: {"description": "not an admin: " + ADMIN_NOT_ALLOWED, "schema": ErrorSchema},

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import structlog
 
-from operator_argo.auth.signatures import recover_signer
+from operator_argo.auth.signatures import SIGNATURE_REFUSED, recover_signer
 from operator_argo.config import Settings
 from operator_argo.domain.errors import InvalidRequest, NonceRejected, Unauthorized
 
@@ -24,6 +24,10 @@ log = structlog.get_logger(__name__)
 
 MAX_NONCE_DIGITS = 78
 """Longest nonce accepted (a uint256 has 78 digits; time.time_ns() has 19)."""
+NONCE_TEXT = rf"^\s*0*[0-9]{{1,{MAX_NONCE_DIGITS}}}\s*$"
+"""A nonce as text, as `parse_nonce` takes it (documented in the OpenAPI document)."""
+OPTIONAL_NONCE_TEXT = rf"^(\s*0*[0-9]{{1,{MAX_NONCE_DIGITS}}}\s*)?$"
+"""The same, or "" (a query string's nonce is then absent)."""
 
 _DIGITS = re.compile(r"^[0-9]+$")
 
@@ -86,7 +90,7 @@ class ProviderAuth:
         signer = recover_signer(message, signature).lower()
         if signer not in self._allowed:
             log.info("provider_not_allowed", signer=signer)
-            raise Unauthorized("Invalid providerSignature")
+            raise Unauthorized(SIGNATURE_REFUSED)
         if not await self._store.claim_nonce(signer, number):
             log.info("nonce_rejected", signer=signer, nonce=str(number))
             raise NonceRejected("Invalid nonce: already used or too old")

@@ -19,7 +19,7 @@ from eth_keys.backends.coincurve import CoinCurveECCBackend, is_coincurve_availa
 from eth_keys.exceptions import BadSignature
 from eth_utils.crypto import keccak
 
-from operator_argo.domain.errors import ConfigurationError, InvalidSignature
+from operator_argo.domain.errors import ConfigurationError, InvalidSignature, Unauthorized
 
 SANE_RECURSION_LIMIT = 4000
 """What the interpreter's recursion limit is brought back to after eth-account's import.
@@ -29,7 +29,11 @@ JSON decoder follows a deeply nested document until the C stack overflows and th
 """
 
 _EIP191_PREFIX = b"\x19Ethereum Signed Message:\n32"
+SIGNATURE_REFUSED = "Invalid providerSignature"
+"""A well-formed signature that is not an allowed provider's (or recovers no key at all)."""
 _SIGNATURE = re.compile(r"^(?:0x)?([0-9a-fA-F]{130})$")
+SIGNATURE_TEXT = r"^\s*(0x)?[0-9a-fA-F]{128}(0[01]|1[bBcC])\s*$"
+"""What `parse_signature` takes: 65 bytes of hex whose v is 0, 1, 27 or 28 (documented)."""
 
 
 def keep_sane_recursion_limit() -> None:
@@ -87,8 +91,8 @@ def parse_signature(signature: object) -> bytes:
 
 
 def recover_signer(message: str, signature: object) -> str:
-    """The lowercase hex address that signed `message`; InvalidSignature when none can be
-    recovered.
+    """The lowercase hex address that signed `message`. InvalidSignature (400) for a signature
+    that is not 65 bytes of hex with a valid v; Unauthorized (401) for one that recovers no key.
 
     The same computation as eth-account's `recover_message(encode_defunct(primitive=
     keccak(text=message)))` (the tests hold them equal), done with coincurve directly: eth-account's
@@ -99,7 +103,7 @@ def recover_signer(message: str, signature: object) -> str:
     try:
         public = coincurve.PublicKey.from_signature_and_message(raw, digest, hasher=None)
     except ValueError as exc:
-        raise InvalidSignature("providerSignature cannot be recovered") from exc
+        raise Unauthorized(SIGNATURE_REFUSED) from exc
     return "0x" + keccak(public.format(compressed=False)[1:])[-20:].hex()
 
 
@@ -110,7 +114,7 @@ def recover_signer_checked(message: str, signature: object) -> str:
     try:
         return str(_account().recover_message(signable, signature=raw))
     except (BadSignature, ValueError) as exc:
-        raise InvalidSignature("providerSignature cannot be recovered") from exc
+        raise Unauthorized(SIGNATURE_REFUSED) from exc
 
 
 def sign_text(message: str, private_key: str | bytes) -> str:

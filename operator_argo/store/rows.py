@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -12,6 +14,7 @@ from operator_argo.domain.job import (
     Address,
     Job,
     JobId,
+    JobSpec,
     JobUpdate,
     NewJob,
     TerminationDetails,
@@ -23,6 +26,53 @@ from operator_argo.domain.job import (
 from operator_argo.domain.status import JobStatus, StopReason
 
 _STATUS_BY_CODE = {int(status): status for status in JobStatus}
+
+# Free-form JSON a request may carry (algocustomdata, algouserdata, a remote's userdata): jsonb
+# cannot hold a NUL character or an unpaired surrogate in it, so such a value is stored as its
+# JSON text under the key with this suffix instead.
+_AS_TEXT = "_json"
+_FREE_FORM = ("custom_data", "user_data")
+
+
+def _free_form_holders(spec: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """The dicts of a stored spec that hold free-form values."""
+    algorithm = spec["algorithm"]
+    yield algorithm
+    for remote in [algorithm.get("remote"), *(item.get("remote") for item in spec["inputs"])]:
+        if isinstance(remote, dict):
+            yield remote
+
+
+def _jsonb_refuses(value: Any) -> bool:
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return "\\u0000" in text
+
+
+def spec_to_row(spec: JobSpec) -> dict[str, Any]:
+    """The spec as the `spec` column stores it."""
+    data = spec_to_dict(spec)
+    for holder in _free_form_holders(data):
+        for key in _FREE_FORM:
+            if _jsonb_refuses(holder.get(key)):
+                holder[key + _AS_TEXT] = json.dumps(holder.pop(key))
+    return data
+
+
+def spec_from_row(stored: Mapping[str, Any]) -> JobSpec:
+    """Inverse of `spec_to_row`."""
+    held = [key + _AS_TEXT in holder for holder in _free_form_holders(stored) for key in _FREE_FORM]
+    if not any(held):
+        return spec_from_dict(stored)
+    data = copy.deepcopy(dict(stored))
+    for holder in _free_form_holders(data):
+        for key in _FREE_FORM:
+            if key + _AS_TEXT in holder:
+                holder[key] = json.loads(holder.pop(key + _AS_TEXT))
+    return spec_from_dict(data)
 
 
 def status_from_code(code: int) -> JobStatus:
@@ -39,7 +89,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         owner=Address(row["owner"]),
         agreement_id=row["agreement_id"],
         environment=row["environment"],
-        spec=spec_from_dict(row["spec"]),
+        spec=spec_from_row(row["spec"]),
         status=status_from_code(row["status"]),
         date_created=row["date_created"],
         chain_id=row["chain_id"],
@@ -66,7 +116,7 @@ def new_job_params(job: NewJob, status: JobStatus) -> dict[str, Any]:
         "agreement_id": job.agreement_id,
         "environment": job.environment,
         "status": int(status),
-        "spec": Jsonb(spec_to_dict(job.spec)),
+        "spec": Jsonb(spec_to_row(job.spec)),
         "chain_id": job.chain_id,
         "provider_address": job.provider_address,
         "valid_until": job.valid_until,

@@ -158,6 +158,55 @@ async def test_bad_field_values_on_queries(api: Api, method: str) -> None:
         _assert_client_error(response.status, await response.json())
 
 
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (["algorithm", "rawcode"], "print(1)\x00"),
+        (["algorithm", "container", "image"], "python\ud800"),
+        (["input", 0, "id"], "did:op:\x00"),
+        (["input", 0, "url"], ["http://a/\x00"]),
+        (["output", "metadataUri"], "http://\udc00"),
+    ],
+)
+async def test_text_that_cannot_be_stored_is_400_naming_its_field(
+    api: Api, path: list[Any], value: Any
+) -> None:
+    body = api.start_body()
+    target = body["workflow"]["stages"][0]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    data = json.dumps(body).encode()  # escapes NUL and lone surrogates, as clients do
+    response = await api.client.post(
+        f"{PREFIX}/compute", data=data, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 400
+    message = (await response.json())["error"]
+    assert message.startswith("stage 0.") and str(path[-1]) in message, message
+    assert message.endswith("must be text without NUL characters")
+
+
+async def test_free_form_data_and_unknown_keys_may_hold_any_json_text(api: Api) -> None:
+    # NUL and lone surrogates cannot be stored as jsonb text: free-form values keep them anyway.
+    odd = {"a\x00b": ["\x00", "\ud800", {"\udfff": 1}], "plain": "fine"}
+    body = api.start_body(extraKey="\x00\ud800")
+    algorithm = body["workflow"]["stages"][0]["algorithm"]
+    algorithm.update(algocustomdata=odd, algouserdata="x\x00y")
+    body["workflow"]["stages"][0]["input"][0]["remote"]["userdata"] = {"k": "\x00"}
+    response = await api.client.post(
+        f"{PREFIX}/compute",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 200, await response.text()
+    (job,) = await response.json()
+    (stored,) = await api.jobs(job_id=job["jobId"])
+    assert stored.spec.algorithm.custom_data == odd
+    assert stored.spec.algorithm.user_data == "x\x00y"
+    assert stored.spec.inputs[0].remote is not None
+    assert stored.spec.inputs[0].remote.user_data == {"k": "\x00"}
+
+
 async def test_unicode_values_are_stored_and_returned_intact(api: Api) -> None:
     owner = "0xÜñíçødé☃🐳\u202e"
     job = await api.start(owner=owner, agreementId="🐳" * 100)

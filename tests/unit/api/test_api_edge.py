@@ -66,9 +66,9 @@ def test_empty_body_is_none(body: bytes) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"[]", b"1", b"{", b"NaN", b'{"a": Infinity}', b'{"a": 1e400}', b'{"a": "\\u0000"}'],
+    [b"[]", b"1", b"{", b"NaN", b'{"a": Infinity}', b'{"a": 1e400}'],
 )
-def test_json_that_is_not_a_storable_object_is_refused(body: bytes) -> None:
+def test_json_that_is_not_an_object_is_refused(body: bytes) -> None:
     with pytest.raises(InvalidRequest):
         parse_json_object(body)
 

@@ -19,7 +19,7 @@ from operator_argo.auth.signatures import (
     recover_signer_checked,
     sign_text,
 )
-from operator_argo.domain.errors import ConfigurationError, InvalidSignature
+from operator_argo.domain.errors import ConfigurationError, InvalidSignature, Unauthorized
 
 
 def _provider_signature(message: str, key: bytes) -> bytes:
@@ -82,8 +82,6 @@ def test_sign_text_matches_the_provider_scheme() -> None:
         "0x" + "ab" * 66,  # 66 bytes
         "0x" + "ab" * 64 + "05",  # v neither 0/1 nor 27/28
         "0x" + "ab" * 64 + "25",  # EIP-155 style v: not a message signature
-        "0x" + "00" * 64 + "1b",  # r = s = 0
-        "0x" + "ff" * 64 + "1c",  # r, s above the curve order
         12345,
         None,
         ["0x" + "ab" * 65],
@@ -95,6 +93,18 @@ def test_garbage_is_an_invalid_signature(garbage: object) -> None:
         recover_signer("message", garbage)
     with pytest.raises(InvalidSignature):
         recover_signer_checked("message", garbage)
+
+
+@pytest.mark.parametrize(
+    "unrecoverable",
+    ["0x" + "00" * 64 + "1b", "0x" + "ff" * 64 + "1c"],  # r = s = 0; r, s above the curve order
+)
+def test_a_well_formed_signature_that_recovers_no_key_is_unauthorized(unrecoverable: str) -> None:
+    # Well formed, so not a bad request (400): simply not an allowed provider's signature (401).
+    with pytest.raises(Unauthorized, match="Invalid providerSignature"):
+        recover_signer("message", unrecoverable)
+    with pytest.raises(Unauthorized, match="Invalid providerSignature"):
+        recover_signer_checked("message", unrecoverable)
 
 
 def test_parse_normalises_v() -> None:
