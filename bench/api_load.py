@@ -39,7 +39,6 @@ from aiohttp import web
 from eth_utils.crypto import keccak
 
 from operator_argo.api import create_api
-from operator_argo.api.schemas import parse_workflow
 from operator_argo.app import event_loop_factory
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import ensure_fast_backend
@@ -54,6 +53,7 @@ from operator_argo.store.embedded import start_server as start_pg
 from operator_argo.store.embedded import stop_server as stop_pg
 from operator_argo.store.jobs import PostgresJobStore
 from operator_argo.store.migrate import migrate
+from operator_argo.wire.stage import parse_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "tests/integration/api/examples/POST-compute.request.provider-v2.1.6.raw-algo.json"
@@ -186,13 +186,14 @@ def serve(args: argparse.Namespace) -> None:
     async def make_app() -> web.Application:
         if args.memory_jobs:
             memory = MemoryStore(json.loads(Path(args.memory_jobs).read_text()))
-            service = JobService(settings, memory, None, None)  # type: ignore[arg-type]
-            return create_api(settings, service, ProviderAuth(settings, memory), ready=memory.ping)
+            auth = ProviderAuth(settings, memory)
+            service = JobService(settings, memory, None, None, auth=auth)  # type: ignore[arg-type]
+            return create_api(settings, service, ready=memory.ping)
         database = Database.from_settings(settings)
         await database.open()
         store = PostgresJobStore(database, nonce_window=settings.nonce_window)
-        service = JobService(settings, store, None, None)
-        app = create_api(settings, service, ProviderAuth(settings, store), ready=store.ping)
+        service = JobService(settings, store, None, None, auth=ProviderAuth(settings, store))
+        app = create_api(settings, service, ready=store.ping)
 
         async def close(_: web.Application) -> None:
             await database.close()

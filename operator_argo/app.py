@@ -22,7 +22,7 @@ from operator_argo.api.server import create_api
 from operator_argo.auth.keys import load_private_key, resolve_environment_keys
 from operator_argo.auth.notices import EnvironmentSigner
 from operator_argo.auth.policy import ProviderAuth
-from operator_argo.auth.signatures import ensure_fast_backend
+from operator_argo.auth.signatures import ensure_fast_backend, keep_sane_recursion_limit
 from operator_argo.config import Settings, load_settings, read_secret_env
 from operator_argo.domain.errors import ConfigurationError
 from operator_argo.domain.notice import NoticeKind
@@ -53,7 +53,6 @@ class Runtime:
     store: JobStore
     engine: Engine
     service: JobService
-    auth: ProviderAuth
     scheduler: Scheduler
     reconciler: Reconciler
     janitor: Janitor
@@ -125,8 +124,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             settings=settings,
             store=store,
             engine=engine,
-            service=JobService(settings, store, engine, results, on_accepted=scheduler.wake),
-            auth=ProviderAuth(settings, store),
+            service=JobService(
+                settings,
+                store,
+                engine,
+                results,
+                auth=ProviderAuth(settings, store),
+                on_accepted=scheduler.wake,
+            ),
             scheduler=scheduler,
             reconciler=Reconciler(store, engine, results, on_finished=scheduler.wake),
             janitor=Janitor(settings, store, engine, results),
@@ -176,13 +181,15 @@ async def background(runtime: Runtime, crashed: asyncio.Event) -> AsyncIterator[
 
 def build_app(runtime: Runtime) -> web.Application:
     """The aiohttp application for `runtime` (background tasks are started separately)."""
-    return create_api(
-        runtime.settings,
-        runtime.service,
-        runtime.auth,
-        ready=runtime.ping,
-        migrate=runtime.migrate,
-    )
+    app = create_api(runtime.settings, runtime.service, ready=runtime.ping, migrate=runtime.migrate)
+    app.on_startup.append(_keep_recursion_limit)
+    return app
+
+
+async def _keep_recursion_limit(app: web.Application) -> None:
+    """The JSON decoder must not follow a deep body until the C stack overflows: bring the
+    limit back down should an import since start-up have raised it (auth/signatures.py)."""
+    keep_sane_recursion_limit()
 
 
 def event_loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:

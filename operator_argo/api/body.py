@@ -89,19 +89,6 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def is_storable(text: str) -> bool:
-    """Whether PostgreSQL can store `text`: no NUL character, no unpaired surrogate. Fields that
-    are stored as text are checked with this; free-form JSON values are stored however they are
-    (see store/rows.py)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def parse_json_object(body: bytes) -> dict[str, Any] | None:
     """The body as a JSON object; None when it is empty; InvalidRequest for anything else."""
     if not body.strip():

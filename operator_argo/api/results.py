@@ -16,11 +16,10 @@ from aiohttp_apigami import docs
 from operator_argo.api.body import read_params
 from operator_argo.api.docs import ErrorSchema
 from operator_argo.api.middlewares import REQUEST_ID_HEADER, current_request_id
-from operator_argo.api.requests import parse_result_query
-from operator_argo.auth.policy import ProviderAuth
 from operator_argo.domain.errors import RangeNotSatisfiable
 from operator_argo.observability.metrics import record_result_bytes
 from operator_argo.service.jobs import JobService, ResultDownload
+from operator_argo.wire.shapes import parse_result
 
 log = structlog.get_logger(__name__)
 
@@ -61,11 +60,10 @@ def _content_type(filename: str) -> str:
 
 
 class ResultRoutes:
-    """getResult, bound to one service and one provider-auth policy."""
+    """getResult, bound to one service."""
 
-    def __init__(self, service: JobService, auth: ProviderAuth) -> None:
+    def __init__(self, service: JobService) -> None:
         self._service = service
-        self._auth = auth
 
     def add_to(self, app: web.Application, prefix: str) -> None:
         app.router.add_get(f"{prefix}/getResult", self.get_result, allow_head=False)
@@ -80,9 +78,7 @@ class ResultRoutes:
         },
     )
     async def get_result(self, request: web.Request) -> web.StreamResponse:
-        fields = parse_result_query(await read_params(request))
-        await self._auth.verify([fields.owner, fields.job_id], fields.signature, fields.nonce)
-        download = await self._service.result(fields.job_id, fields.owner, fields.index)
+        download = await self._service.result(parse_result(await read_params(request)))
         return await self._stream(request, download)
 
     async def _stream(self, request: web.Request, download: ResultDownload) -> web.StreamResponse:

@@ -25,8 +25,6 @@ from operator_argo.api.middlewares import (
 )
 from operator_argo.api.results import ResultRoutes
 from operator_argo.api.system import SystemRoutes
-from operator_argo.auth.policy import ProviderAuth
-from operator_argo.auth.signatures import keep_sane_recursion_limit
 from operator_argo.config import Settings
 from operator_argo.service.jobs import JobService
 
@@ -37,14 +35,9 @@ async def _no_migrations() -> None:
     """Default for `migrate` when the caller has no database schema to manage."""
 
 
-async def _keep_recursion_limit(app: web.Application) -> None:
-    keep_sane_recursion_limit()
-
-
 def create_api(
     settings: Settings,
     service: JobService,
-    auth: ProviderAuth,
     *,
     ready: Callable[[], Awaitable[None]],
     migrate: Callable[[], Awaitable[object]] = _no_migrations,
@@ -63,9 +56,8 @@ def create_api(
     app[MAX_BODY_KEY] = settings.max_body_bytes
     app[MAX_DEPTH_KEY] = settings.max_json_depth
     app[BODY_TIMEOUT_KEY] = settings.body_timeout
-    ComputeRoutes(settings, service, auth).add_to(app, API_PREFIX)
-    ResultRoutes(service, auth).add_to(app, API_PREFIX)
+    ComputeRoutes(settings, service).add_to(app, API_PREFIX)
+    ResultRoutes(service).add_to(app, API_PREFIX)
     SystemRoutes(settings, ready=ready, migrate=migrate).add_to(app, API_PREFIX)
     setup_openapi(app, settings)
-    app.on_startup.append(_keep_recursion_limit)
     return app

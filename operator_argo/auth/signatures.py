@@ -8,7 +8,6 @@ This module is the only place the API's request path touches eth-account and eth
 from __future__ import annotations
 
 import functools
-import re
 import sys
 
 import coincurve
@@ -19,7 +18,8 @@ from eth_keys.backends.coincurve import CoinCurveECCBackend, is_coincurve_availa
 from eth_keys.exceptions import BadSignature
 from eth_utils.crypto import keccak
 
-from operator_argo.domain.errors import ConfigurationError, InvalidSignature, Unauthorized
+from operator_argo.domain.errors import ConfigurationError, Unauthorized
+from operator_argo.wire.values import decode_signature
 
 SANE_RECURSION_LIMIT = 4000
 """What the interpreter's recursion limit is brought back to after eth-account's import.
@@ -31,9 +31,6 @@ JSON decoder follows a deeply nested document until the C stack overflows and th
 _EIP191_PREFIX = b"\x19Ethereum Signed Message:\n32"
 SIGNATURE_REFUSED = "Invalid providerSignature"
 """A well-formed signature that is not an allowed provider's (or recovers no key at all)."""
-_SIGNATURE = re.compile(r"^(?:0x)?([0-9a-fA-F]{130})$")
-SIGNATURE_TEXT = r"^\s*(0x)?[0-9a-fA-F]{128}(0[01]|1[bBcC])\s*$"
-"""What `parse_signature` takes: 65 bytes of hex whose v is 0, 1, 27 or 28 (documented)."""
 
 
 def keep_sane_recursion_limit() -> None:
@@ -74,22 +71,6 @@ def _account() -> Account:
     return account
 
 
-def parse_signature(signature: object) -> bytes:
-    """The 65 signature bytes with v normalised to 0/1; InvalidSignature for anything else."""
-    if not isinstance(signature, str):
-        raise InvalidSignature("providerSignature must be a hex string")
-    match = _SIGNATURE.match(signature.strip())
-    if match is None:
-        raise InvalidSignature("providerSignature must be 65 bytes of hex (r||s||v)")
-    raw = bytes.fromhex(match.group(1))
-    v = raw[64]
-    if v in (27, 28):
-        v -= 27
-    if v not in (0, 1):
-        raise InvalidSignature("providerSignature has an invalid recovery id (v)")
-    return raw[:64] + bytes((v,))
-
-
 def recover_signer(message: str, signature: object) -> str:
     """The lowercase hex address that signed `message`. InvalidSignature (400) for a signature
     that is not 65 bytes of hex with a valid v; Unauthorized (401) for one that recovers no key.
@@ -98,7 +79,7 @@ def recover_signer(message: str, signature: object) -> str:
     keccak(text=message)))` (the tests hold them equal), done with coincurve directly: eth-account's
     argument conversions cost three times the elliptic-curve work on this hot path.
     """
-    raw = parse_signature(signature)
+    raw = decode_signature(signature)
     digest = keccak(_EIP191_PREFIX + keccak(text=message))
     try:
         public = coincurve.PublicKey.from_signature_and_message(raw, digest, hasher=None)
@@ -109,7 +90,7 @@ def recover_signer(message: str, signature: object) -> str:
 
 def recover_signer_checked(message: str, signature: object) -> str:
     """`recover_signer` through eth-account itself (checksummed): the reference it must match."""
-    raw = parse_signature(signature)
+    raw = decode_signature(signature)
     signable = encode_defunct(primitive=keccak(text=message))
     try:
         return str(_account().recover_message(signable, signature=raw))

@@ -86,6 +86,16 @@ class JobStore(Protocol):
         anyway; how many. Nothing is forgotten when no window is configured."""
 
 
+class CallerCheck(Protocol):
+    """Whether a call is signed by an allowed provider, with a nonce not used before."""
+
+    async def verify(
+        self, message_parts: Sequence[str], signature: object, nonce: int | None
+    ) -> str | None:
+        """The signer's address, or None when signatures are not required; InvalidSignature
+        (400) or Unauthorized (401) when the call is refused."""
+
+
 class NoticeStore(Protocol):
     """The notice outbox: due notices for delivery, and how each attempt went."""
 

@@ -1,4 +1,8 @@
-"""Job use-cases behind the HTTP API: start, status, stop, delete, results and environments."""
+"""Job use-cases behind the HTTP API: start, status, stop, delete, results and environments.
+
+Each takes a parsed request (wire/shapes.py) and does the whole use-case, the caller's signature
+included, so a handler only parses, calls one of these and renders the answer.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,16 @@ import structlog
 from operator_argo.config import Settings
 from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
 from operator_argo.domain.errors import Conflict, NotFound, OperatorError, Unavailable
-from operator_argo.domain.job import Job, JobFilter, JobId, NewJob, ResultFile
+from operator_argo.domain.job import Address, Job, JobFilter, JobId, NewJob, ResultFile
 from operator_argo.domain.messages import AGREEMENT_IN_USE, no_such_index
-from operator_argo.domain.ports import Engine, JobStore, ResultReader
+from operator_argo.domain.ports import CallerCheck, Engine, JobStore, ResultReader
 from operator_argo.service.environments import (
     EnvironmentState,
     environment_states,
     find_environment,
 )
+from operator_argo.wire.shapes import FilterRequest, ResultRequest, Signed, StartRequest
+from operator_argo.wire.stage import parse_workflow
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +57,7 @@ class JobService:
         engine: Engine | None,
         results: ResultReader | None,
         *,
+        auth: CallerCheck,
         clock: Clock = SYSTEM_CLOCK,
         new_job_id: Callable[[], JobId] = _uuid_hex,
         on_accepted: Callable[[], None] | None = None,
@@ -59,38 +66,51 @@ class JobService:
         self._store = store
         self._engine = engine
         self._results = results
+        self._auth = auth
         self._clock = clock
         self._new_job_id = new_job_id
         self._on_accepted = on_accepted
 
-    def next_job_id(self) -> JobId:
-        """A fresh job id (32 lowercase hex characters)."""
-        return self._new_job_id()
+    async def _verify(self, signed: Signed) -> None:
+        await self._auth.verify(signed.parts, signed.signature, signed.nonce)
 
-    async def check_start(self, environment: str, chain_id: int | None, agreement_id: str) -> None:
-        """The cheap checks of a start, before the signature is verified: the environment exists
-        and accepts the chain, and no unfinished job uses the agreement id."""
-        find_environment(self._settings.environments, environment, chain_id)
-        jobs = await self._store.find_jobs(JobFilter(agreement_id=agreement_id))
+    async def start(self, request: StartRequest) -> Job:
+        """Queue a job (status 1), checking in the contract's order: the environment accepts the
+        chain, no unfinished job has the agreementId, the signature and nonce, the stage."""
+        find_environment(self._settings.environments, request.environment, request.chain_id)
+        jobs = await self._store.find_jobs(JobFilter(agreement_id=request.agreement_id))
         if any(not job.is_finished for job in jobs):
             raise Conflict(AGREEMENT_IN_USE)
-
-    async def start(self, new: NewJob) -> Job:
-        """Queue a job (status 1). The store's unique index is the real agreementId guard."""
-        find_environment(self._settings.environments, new.environment, new.chain_id)
-        job = await self._store.insert_job(new)
+        await self._verify(request.signed)
+        new = NewJob(
+            job_id=self._new_job_id(),
+            owner=Address(request.owner),
+            agreement_id=request.agreement_id,
+            environment=request.environment,
+            spec=parse_workflow(request.workflow),
+            chain_id=request.chain_id,
+            provider_address=request.provider_address,
+            valid_until=request.valid_until,
+        )
+        job = await self._store.insert_job(new)  # its unique index is the real agreementId guard
         log.info("job_created", job_id=job.job_id, environment=job.environment, owner=job.owner)
         if self._on_accepted is not None:
             self._on_accepted()  # the scheduler looks at the queue now instead of at its next tick
         return job
 
-    async def status(self, flt: JobFilter) -> list[Job]:
-        """Jobs matching every set field of `flt`, oldest first."""
-        return await self._store.find_jobs(flt)
+    async def status(self, request: FilterRequest) -> list[Job]:
+        """Jobs matching every set field of the filter, oldest first."""
+        await self._verify(request.signed)
+        return await self._store.find_jobs(request.flt)
 
-    async def stop(self, flt: JobFilter) -> list[Job]:
-        """Request a stop of the matching jobs: queued ones finish at once, claimed ones are
-        asked to stop through the engine (its failure is logged: the request stays recorded)."""
+    async def stop(self, request: FilterRequest) -> list[Job]:
+        """Request a stop of the matching jobs."""
+        await self._verify(request.signed)
+        return await self._stop(request.flt)
+
+    async def _stop(self, flt: JobFilter) -> list[Job]:
+        """Queued jobs finish at once, claimed ones are asked to stop through the engine (its
+        failure is logged: the request stays recorded)."""
         jobs = await self._store.request_stop(flt)
         for job in jobs:
             if job.is_finished or job.submitted_at is None:
@@ -114,13 +134,15 @@ class JobService:
         else:
             log.info("job_stop_requested", job_id=job.job_id)
 
-    async def delete(self, flt: JobFilter) -> list[Job]:
+    async def delete(self, request: FilterRequest) -> list[Job]:
         """Stop the matching jobs if needed, delete their results, mark them removed. A
         finished job's workflow, kept for a while to be seen, goes too (a running one's goes
         once its end is stored: the reconciler sees it removed)."""
+        await self._verify(request.signed)
+        flt = request.flt
         jobs = await self._store.find_jobs(flt)
         if any(not job.is_finished for job in jobs):
-            await self.stop(flt)
+            await self._stop(flt)
         removed = []
         for job in jobs:
             await self._delete_results(job)
@@ -156,10 +178,12 @@ class JobService:
         """Jobs neither finished nor removed, oldest first."""
         return await self._store.running_jobs()
 
-    async def result(self, job_id: str, owner: str, index: int) -> ResultDownload:
+    async def result(self, request: ResultRequest) -> ResultDownload:
         """Result file number `index` of a job the caller owns."""
-        job = await self._store.get_job(job_id)
-        if job is None or job.owner.lower() != owner.lower():
+        await self._verify(request.signed)
+        index = request.index
+        job = await self._store.get_job(request.job_id)
+        if job is None or job.owner.lower() != request.owner.lower():
             raise NotFound("No such job")
         if job.results_deleted_at is not None:
             raise NotFound("The results of this compute job were deleted")

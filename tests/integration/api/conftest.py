@@ -202,14 +202,9 @@ async def make_api(
         store = PostgresJobStore(database, nonce_window=settings.nonce_window)
         engine = RecordingEngine()
         results = MemoryResults()
-        service = JobService(settings, store, engine, results)
-        app = create_api(
-            settings,
-            service,
-            ProviderAuth(settings, store),
-            ready=store.ping,
-            migrate=lambda: migrate(database),
-        )
+        auth = ProviderAuth(settings, store)
+        service = JobService(settings, store, engine, results, auth=auth)
+        app = create_api(settings, service, ready=store.ping, migrate=lambda: migrate(database))
         client = await aiohttp_client(app)
         return Api(
             client=client,

@@ -12,7 +12,7 @@ from typing import Any
 import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from operator_argo.api.openapi import AGREEMENT_IN_USE
+from operator_argo.domain.messages import AGREEMENT_IN_USE
 
 
 @schemathesis.check

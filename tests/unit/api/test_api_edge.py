@@ -1,4 +1,4 @@
-"""The pure parts of the HTTP edge: depth scan, JSON parsing, parameters, ranges, rendering."""
+"""The pure parts of the HTTP edge: depth scan, JSON parsing, ranges, rendering."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import pytest
 
 from operator_argo.api.body import json_depth, parse_json_object
 from operator_argo.api.render import epoch_text, status_object
-from operator_argo.api.requests import parse_filter, parse_result_query, parse_start
 from operator_argo.api.results import parse_range
-from operator_argo.api.schemas import parse_workflow
 from operator_argo.domain.errors import InvalidRequest, RangeNotSatisfiable
 from operator_argo.domain.job import (
     Address,
@@ -71,68 +69,6 @@ def test_empty_body_is_none(body: bytes) -> None:
 def test_json_that_is_not_an_object_is_refused(body: bytes) -> None:
     with pytest.raises(InvalidRequest):
         parse_json_object(body)
-
-
-def test_start_fields_from_the_example() -> None:
-    body = _example("POST-compute.request.provider-v2.1.6.raw-algo.json")
-    fields = parse_start(body)
-    assert fields.nonce == 1700000000123456789
-    assert fields.chain_id == 8996
-    assert fields.valid_until == 1700003600
-    assert fields.environment == "ocean-compute"
-
-
-def test_start_reports_the_first_missing_key() -> None:
-    with pytest.raises(InvalidRequest, match=r'^"agreementId" is required'):
-        parse_start({"workflow": {}, "owner": "o"})
-    with pytest.raises(InvalidRequest, match=r"^payload seems empty\.$"):
-        parse_start({})
-
-
-def test_workflow_to_spec() -> None:
-    body = _example("POST-compute.request.provider-v2.1.6.published-algo.json")
-    spec = parse_workflow(body["workflow"])
-    assert spec.inputs[0].did.startswith("did:op:3d13")
-    assert spec.inputs[0].remote is not None
-    assert spec.inputs[0].remote.user_data == {"threshold": 0.5}
-    assert spec.algorithm.did.startswith("did:op:e105")  # type: ignore[union-attr]
-    assert spec.algorithm.container.tag == "python-branin"
-    assert spec.algorithm.custom_data == {"iterations": 10}
-    assert spec.metadata_uri == "http://172.15.0.5:5000"
-
-
-def test_url_inputs_and_a_single_url_string() -> None:
-    stage = _example("POST-compute.request.provider-v2.1.6.raw-algo.json")["workflow"]
-    stage["stages"][0]["input"] = [
-        {"index": 0, "id": "did:op:1", "url": ["http://a/1", "http://a/2"]},
-        {"id": "did:op:2", "url": "http://b/1"},
-    ]
-    spec = parse_workflow(stage)
-    assert spec.inputs[0].urls == ("http://a/1", "http://a/2")
-    assert spec.inputs[1].urls == ("http://b/1",)
-    assert spec.inputs[1].index == 1
-    assert spec.algorithm.urls == ()
-
-
-def test_filter_treats_short_values_as_absent() -> None:
-    fields = parse_filter({"jobId": "a", "owner": "0xabc", "agreementId": ""})
-    assert fields.flt.job_id is None
-    assert fields.flt.owner == "0xabc"
-    assert fields.flt.agreement_id is None
-    assert fields.job_id == "a"  # what the provider signed stays as sent
-    with pytest.raises(InvalidRequest, match="You have to specify one of"):
-        parse_filter({"jobId": "a"})
-
-
-@pytest.mark.parametrize(("raw", "index"), [("0", 0), ("12", 12), (" 3 ", 3), (4, 4), ("-1", -1)])
-def test_result_index(raw: Any, index: int) -> None:
-    assert parse_result_query({"jobId": "j1", "owner": "o1", "index": raw}).index == index
-
-
-@pytest.mark.parametrize("raw", ["a", "1.0", 1.0, True, "", "1" * 30])
-def test_result_index_must_be_an_integer(raw: Any) -> None:
-    with pytest.raises(InvalidRequest):
-        parse_result_query({"jobId": "j1", "owner": "o1", "index": raw})
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""ProviderAuth: required or not, allow-list, nonce format and one use per (signer, nonce)."""
+"""ProviderAuth: required or not, allow-list and one use per (signer, nonce)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,10 @@ import asyncio
 import pytest
 from eth_account import Account
 
-from operator_argo.auth.policy import ProviderAuth, parse_nonce
+from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import sign_text
 from operator_argo.config import Settings
-from operator_argo.domain.errors import (
-    InvalidRequest,
-    InvalidSignature,
-    NonceRejected,
-    Unauthorized,
-)
+from operator_argo.domain.errors import InvalidSignature, NonceRejected, Unauthorized
 
 NONCE = 1700000000123456789
 
@@ -54,7 +49,7 @@ async def test_an_allowed_signer_passes_once_per_nonce(provider: Account) -> Non
     auth = _auth(provider, nonces)
     owner, job_id = "0xOwner", "4d32947065bb46c8b87c1f7adfb7ed8b"
     signature = sign_text(owner + job_id + str(NONCE), provider.key)
-    signer = await auth.verify([owner, job_id], signature, str(NONCE))
+    signer = await auth.verify([owner, job_id], signature, NONCE)
     assert signer == provider.address.lower()
     assert nonces.seen == {(provider.address.lower(), NONCE)}
     with pytest.raises(NonceRejected):
@@ -112,11 +107,6 @@ async def test_not_required_passes_unsigned_calls_and_claims_nothing(provider: A
     assert nonces.seen == set()
 
 
-async def test_not_required_still_refuses_a_malformed_nonce(provider: Account) -> None:
-    with pytest.raises(InvalidRequest):
-        await _auth(provider, MemoryNonces(), required=False).verify(["o"], None, "1.5")
-
-
 async def test_concurrent_claims_of_one_nonce_let_exactly_one_through(provider: Account) -> None:
     auth = _auth(provider, MemoryNonces())
     signature = sign_text("o" + str(NONCE), provider.key)
@@ -125,47 +115,3 @@ async def test_concurrent_claims_of_one_nonce_let_exactly_one_through(provider: 
     )
     assert sum(1 for item in outcomes if item == provider.address.lower()) == 1
     assert all(isinstance(item, NonceRejected) for item in outcomes if not isinstance(item, str))
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (NONCE, NONCE),
-        (str(NONCE), NONCE),
-        (" 1700000000123456789 ", NONCE),
-        ("0", 0),
-        (0, 0),
-        ("9" * 78, int("9" * 78)),
-        ("000123", 123),
-        (2**70, 2**70),
-    ],
-)
-def test_nonce_parses_to_an_exact_integer(value: object, expected: int) -> None:
-    parsed = parse_nonce(value)
-    assert parsed == expected
-    assert type(parsed) is int
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        -1,
-        "-1",
-        1.7e18,
-        "1.7e18",
-        "1700000000123456789.0",
-        True,
-        "",
-        "abc",
-        "12a",
-        "١٢٣",  # non-ASCII digits
-        "9" * 79,
-        10**78,
-        None,
-        [1],
-        {"n": 1},
-    ],
-)
-def test_bad_nonces_are_bad_requests(value: object) -> None:
-    with pytest.raises(InvalidRequest):
-        parse_nonce(value)

@@ -14,7 +14,6 @@ from operator_argo.auth.signatures import (
     SANE_RECURSION_LIMIT,
     ensure_fast_backend,
     keep_sane_recursion_limit,
-    parse_signature,
     recover_signer,
     recover_signer_checked,
     sign_text,
@@ -105,12 +104,6 @@ def test_a_well_formed_signature_that_recovers_no_key_is_unauthorized(unrecovera
         recover_signer("message", unrecoverable)
     with pytest.raises(Unauthorized, match="Invalid providerSignature"):
         recover_signer_checked("message", unrecoverable)
-
-
-def test_parse_normalises_v() -> None:
-    assert parse_signature("11" * 64 + "1b")[64] == 0
-    assert parse_signature("11" * 64 + "1c")[64] == 1
-    assert parse_signature("0x" + "11" * 64 + "01")[64] == 1
 
 
 def test_fast_backend_is_active_here() -> None:

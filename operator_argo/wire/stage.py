@@ -1,13 +1,12 @@
-"""Marshmallow schemas of the HTTP edge: a POST /compute stage to domain types (the OpenAPI
-document describes the same rules in `openapi.py`)."""
+"""The one stage of a POST /compute workflow: marshmallow schemas that turn it into domain types,
+and from which its OpenAPI schemas are derived (`stage_schema.py`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
 
-from operator_argo.api.body import is_storable
 from operator_argo.domain.errors import InvalidRequest
 from operator_argo.domain.job import (
     AlgorithmSpec,
@@ -16,6 +15,8 @@ from operator_argo.domain.job import (
     JobSpec,
     RemoteSource,
 )
+from operator_argo.domain.messages import MULTIPLE_STAGES, missing_in_stage
+from operator_argo.wire.values import is_storable
 
 MAX_URI = 4096  # entrypoints, URIs, endpoints
 MAX_ID = 1024  # ids, images
@@ -26,6 +27,8 @@ _ID = validate.Length(min=1, max=MAX_ID)
 
 
 class _Lenient(Schema):
+    DESCRIPTION: ClassVar[str] = ""  # what the document says of the object, if anything
+
     class Meta:
         unknown = EXCLUDE
 
@@ -45,6 +48,8 @@ class Text(fields.String):
 
 class UrlList(fields.Field):
     """A list of URL strings; a single string or null is accepted too (the provider sends both)."""
+
+    DESCRIPTION = "one URL, a list of them, or null"
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if value is None:
@@ -72,6 +77,8 @@ class BoundedInteger(fields.Integer):
 class RemoteField(fields.Nested):
     """A provider-served asset; one without txId and serviceId counts as absent (ocean-node's
     operator client adds `"remote": {"userdata": {}}` to every raw-code algorithm)."""
+
+    DESCRIPTION = "without txId and serviceId a remote counts as absent"
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, partial: Any = None, **kwargs: Any
@@ -116,6 +123,8 @@ class InputSchema(_Lenient):
     """One dataset. Without an `id` (ocean-node sends url inputs so) its folder is named after
     its index."""
 
+    DESCRIPTION = "without an id, its files land in /data/inputs/<index>"
+
     index = BoundedInteger(minimum=0, load_default=None, allow_none=True)
     id = Text(load_default=None, allow_none=True, validate=_ID)
     url = UrlList(load_default=(), allow_none=True)
@@ -159,6 +168,8 @@ class AlgorithmSchema(_Lenient):
 class ComputeSchema(_Lenient):
     """Advisory hints: one instance runs, within the environment's own time limit."""
 
+    DESCRIPTION = "advisory"
+
     Instances = BoundedInteger(minimum=1, load_default=1)
     namespace = Text(load_default=None, allow_none=True, validate=_TEXT)
     maxtime = BoundedInteger(minimum=0, load_default=None, allow_none=True)
@@ -192,12 +203,9 @@ class StageSchema(_Lenient):
         )
 
 
-class WorkflowSchema(_Lenient):
-    stages = fields.List(fields.Nested(StageSchema), required=True)
-
-
-_STAGE_KEYS = ("input", "algorithm", "compute", "output")
+MAX_STAGES = 1
 _STAGE_SCHEMA = StageSchema()
+STAGE_KEYS = tuple(name for name, field in _STAGE_SCHEMA.fields.items() if field.required)
 
 
 def first_error(messages: Any, path: str = "") -> str:
@@ -217,14 +225,14 @@ def parse_workflow(workflow: object) -> JobSpec:
     stages = workflow.get("stages")
     if not isinstance(stages, list) or not stages:
         raise InvalidRequest("workflow.stages must be a list with one stage")
-    if len(stages) > 1:
-        raise InvalidRequest("Multiple stages are not supported yet")
+    if len(stages) > MAX_STAGES:
+        raise InvalidRequest(MULTIPLE_STAGES)
     stage = stages[0]
     if not isinstance(stage, dict):
         raise InvalidRequest("workflow.stages.0 must be an object")
-    for key in _STAGE_KEYS:
+    for key in STAGE_KEYS:
         if stage.get(key) is None:
-            raise InvalidRequest(f"Missing {key} in stage 0")
+            raise InvalidRequest(missing_in_stage(key))
     try:
         spec: JobSpec = _STAGE_SCHEMA.load(stage)
     except ValidationError as exc:
