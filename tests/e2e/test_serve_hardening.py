@@ -4,11 +4,9 @@ and a SIGKILL while it runs the embedded PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import psutil
 import pytest
 
 from tests.e2e.test_process import operator_process, wait_ready
+from tests.kit.scratch import postmaster_pid, scratch_dir
 
 __all__ = ["operator_process"]
 
@@ -63,20 +62,15 @@ async def test_clients_that_hang_up_mid_body_are_one_info_line_each_and_no_trace
 def embedded_data_dir() -> Iterator[Path]:
     """A data directory for an embedded PostgreSQL, outside pytest's numbered temp dirs (which
     concurrent sessions prune); a server the test leaves behind is stopped by its PID."""
-    root = Path(tempfile.mkdtemp(prefix="operator-argo-serve-"))
-    try:
-        yield root / "data"
-    finally:
-        pid_file = root / "data" / "postgres" / "postmaster.pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text().split()[0])
-            if psutil.pid_exists(pid):
-                psutil.Process(pid).kill()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def postmaster_pid(data_dir: Path) -> int:
-    return int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+    with scratch_dir("serve") as root:
+        data_dir = root / "data"
+        try:
+            yield data_dir
+        finally:
+            if (data_dir / "postgres" / "postmaster.pid").exists():
+                pid = postmaster_pid(data_dir)
+                if psutil.pid_exists(pid):
+                    psutil.Process(pid).kill()
 
 
 def stopped(pid: int) -> bool:

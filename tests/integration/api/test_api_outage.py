@@ -7,8 +7,6 @@ it is back succeeds."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
 from operator_argo.store.embedded import EmbeddedServer, ensure_database, start_server, stop_server
+from tests.kit.scratch import scratch_dir
 from tests.operatorkit import API, running_operator
 
 OWNER = "0x" + "0d" * 20
@@ -31,12 +30,8 @@ ANSWER_WITHIN = 8.0
 
 @pytest.fixture
 def pgdata() -> Iterator[Path]:
-    # Outside pytest's numbered temp dirs, which concurrent sessions prune.
-    root = Path(tempfile.mkdtemp(prefix="operator-argo-outage-"))
-    try:
+    with scratch_dir("outage") as root:
         yield root / "pgdata"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ no POSTGRES_HOST, and Unavailable when the database is not there."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,20 +15,13 @@ from operator_argo.domain.job import JobFilter, NewJob
 from operator_argo.store.database import Database
 from operator_argo.store.lifecycle import job_store, open_database
 from operator_argo.store.migrate import applied_versions, load_migrations
+from tests.kit.scratch import postmaster_pid, scratch_dir
 
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    # Outside pytest's numbered temp dirs, which concurrent sessions prune.
-    root = Path(tempfile.mkdtemp(prefix="operator-argo-data-"))
-    try:
+    with scratch_dir("data") as root:
         yield root / "data"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _postmaster_pid(data_dir: Path) -> int:
-    return int((data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
 
 
 @pytest.mark.slow
@@ -42,7 +33,7 @@ async def test_embedded_server_starts_migrates_keeps_data_and_stops(
         assert await applied_versions(database) == [m.version for m in load_migrations()]
         assert "operator_test" in database.conninfo
         stored = await job_store(database, settings).insert_job(make_job())
-        pid = _postmaster_pid(data_dir)
+        pid = postmaster_pid(data_dir)
         assert psutil.pid_exists(pid)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
@@ -50,7 +41,7 @@ async def test_embedded_server_starts_migrates_keeps_data_and_stops(
         await database.ping()
         found = await job_store(database, settings).find_jobs(JobFilter(job_id=stored.job_id))
         assert found == [stored]
-        assert _postmaster_pid(data_dir) != pid
+        assert postmaster_pid(data_dir) != pid
 
 
 async def test_unreachable_database_is_unavailable(tmp_path: Path) -> None:
