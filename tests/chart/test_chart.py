@@ -427,6 +427,26 @@ def test_rendered_settings_load(production_render: Rendered, tmp_path: Path) -> 
     assert cpu.filter is not None and cpu.filter.command == ("python", "/filter/redact.py")
 
 
+def test_the_listener_and_database_bounds_reach_the_server(helm: str, tmp_path: Path) -> None:
+    rendered = render(
+        helm,
+        "--set-json",  # --set would pass 2.5 as a string
+        "operator.headerTimeout=2.5",
+        "--set",
+        "operator.bodyTimeout=7",
+        "--set",
+        "operator.maxConnections=64",
+        "--set-json",
+        "postgresql.timeout=0.5",
+    )
+    settings = load_settings(settings_env(rendered, tmp_path))
+    assert (settings.header_timeout, settings.body_timeout) == (2.5, 7.0)
+    assert (settings.max_connections, settings.db_timeout) == (64, 0.5)
+    defaults = load_settings(settings_env(render(helm), tmp_path))
+    assert (defaults.header_timeout, defaults.body_timeout) == (10.0, 30.0)
+    assert (defaults.max_connections, defaults.db_timeout) == (512, 2.0)
+
+
 @pytest.mark.parametrize(
     ("override", "complaint"),
     [
@@ -446,6 +466,9 @@ def test_rendered_settings_load(production_render: Rendered, tmp_path: Path) -> 
         ("environments[0].tolerations[0].operatr=Exists", "operatr"),
         ("auth.allowedProviders[0]=not-an-address", "allowedProviders"),
         ("replicas=2", "replicas"),
+        ("operator.headerTimeout=0", "headerTimeout"),
+        ("operator.maxConnections=0", "maxConnections"),
+        ("postgresql.timeout=-1", "timeout"),
     ],
 )
 def test_schema_rejects_bad_values(helm: str, override: str, complaint: str) -> None:
