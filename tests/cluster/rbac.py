@@ -21,6 +21,7 @@ RBAC_TEMPLATES = ("templates/serviceaccount.yaml", "templates/rbac.yaml")
 COLLECTIONS = {
     "Namespace": "/api/v1/namespaces",
     "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
+    "Secret": "/api/v1/namespaces/{ns}/secrets",  # the executor's token Secret
     "Role": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
     "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
     "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
@@ -41,9 +42,13 @@ def helm_binary() -> str:
 
 
 def jobs_in(*namespaces: str) -> dict[str, Any]:
-    """Chart values with one environment (the chart's default one) per namespace."""
+    """Chart values with one environment (the chart's default one) per namespace. The results
+    go to S3: the chart keeps local result storage to the release's own namespace."""
     default = yaml.safe_load((CHART / "values.yaml").read_text())["environments"][0]
-    return {"environments": [default | {"id": ns, "namespace": ns} for ns in namespaces]}
+    return {
+        "environments": [default | {"id": ns, "namespace": ns} for ns in namespaces],
+        "storage": {"backend": "s3", "s3": {"bucket": "results"}},
+    }
 
 
 def render_rbac(release: str, namespace: str, values: dict[str, Any]) -> list[dict[str, Any]]:
