@@ -59,6 +59,7 @@ SERVICE_CIDR = "10.96.0.0/24"  # the API server's default range here; `kubernete
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 ARGO_NAMESPACE = "argo"
 REQUEUE = os.environ.get("OPERATOR_ARGO_REQUEUE", "2s")
+RUNTIME_CLASS = "checked"
 STORAGE_NAMESPACE = "local-path-storage"
 STORAGE_CLASS = "local-path"
 PAUSE_IMAGE = "localhost/pause:1"
@@ -293,6 +294,12 @@ state = "{base / "state"}"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+    # A second handler (runc again) behind the RuntimeClass RUNTIME_CLASS, so that tests see an
+    # environment's runtimeClassName reach a pod and the pod run.
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{RUNTIME_CLASS}]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{RUNTIME_CLASS}.options]
         SystemdCgroup = false
         BinaryName = "{os.environ.get("OPERATOR_ARGO_RUNC", "runc")}"
   [plugins."io.containerd.grpc.v1.cri".cni]
@@ -549,6 +556,7 @@ PLURALS = {
     "ConfigMap": "configmaps",
     "Namespace": "namespaces",
     "ServiceAccount": "serviceaccounts",
+    "RuntimeClass": "runtimeclasses",
 }
 
 
@@ -738,6 +746,8 @@ def running_node(workdir: Path) -> Iterator[Node]:
             processes,
             workdir,
         )
+        runtime_class = {"metadata": {"name": RUNTIME_CLASS}, "handler": RUNTIME_CLASS}
+        apply(plane, {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", **runtime_class})
         processes["local-path-provisioner"] = _local_path(plane, workdir)
         stack.callback(stop_process, processes["local-path-provisioner"])
         processes["kube-router"] = _kube_router(plane, workdir)

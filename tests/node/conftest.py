@@ -18,7 +18,15 @@ import psycopg
 import pytest
 
 from tests.cluster.control_plane import ControlPlane, request_json
-from tests.cluster.node import ALGORITHM_IMAGE, NODE_IP, STORAGE_CLASS, Node, running_node
+from tests.cluster.node import (
+    ALGORITHM_IMAGE,
+    NODE_IP,
+    NODE_NAME,
+    RUNTIME_CLASS,
+    STORAGE_CLASS,
+    Node,
+    running_node,
+)
 from tests.kit.factories import compute_body
 from tests.node.harness import (
     FileServer,
@@ -34,6 +42,14 @@ RELEASE = "op"
 NAMESPACE = "ocean-compute"  # the release's and the jobs' (local result storage shares a claim)
 OWNER = "0x" + "c4" * 20
 ENV_KEY = secrets.token_hex(32)
+# The filter removes every output whose name starts with "secret" and says what it kept.
+FILTER = (
+    "import pathlib\n"
+    "for path in pathlib.Path('.').iterdir():\n"
+    "    if path.name.startswith('secret'):\n"
+    "        path.unlink()\n"
+    "print('kept', sorted(p.name for p in pathlib.Path('.').iterdir()))\n"
+)
 # Environments of the test install: limits small enough to hit on purpose. No CPU request
 # (cpuNumber 0): the node has two cores, and jobs of several environments run side by side.
 ENVIRONMENTS = [
@@ -41,6 +57,15 @@ ENVIRONMENTS = [
     {"id": "short", "maxJobs": 4, "maxJobDuration": 8},
     {"id": "interactive", "maxJobs": 4, "maxJobDuration": 300},
     {"id": "open", "maxJobs": 2, "maxJobDuration": 120, "allowNetwork": True},
+    # Placement and a filtering step, as a data owner would set them up.
+    {
+        "id": "filtered",
+        "maxJobs": 2,
+        "maxJobDuration": 120,
+        "runtimeClassName": RUNTIME_CLASS,
+        "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
+        "filter": {"image": ALGORITHM_IMAGE, "command": ["python3", "-c", FILTER], "timeout": 60},
+    },
 ]
 
 

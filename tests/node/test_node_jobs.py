@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.node import Node
+from tests.cluster.node import NODE_NAME, RUNTIME_CLASS, Node
 from tests.node.conftest import NAMESPACE, OWNER, job_body
 from tests.node.harness import (
     FileServer,
@@ -66,6 +66,13 @@ DIGEST = (
 )
 CRASH = "import sys\nprint('starting', flush=True)\nsys.stderr.write('it broke\\n')\nsys.exit(3)\n"
 HOG = "block = bytearray(3 * 1024**3)\nprint('allocated')\n"  # 3 GiB in a 1 GiB pod
+SECRETS = (
+    "import os, pathlib\n"
+    "out = pathlib.Path(os.environ['OUTPUTS'])\n"
+    "(out / 'result.txt').write_text('fine')\n"
+    "(out / 'secret-rows.csv').write_text('not for the consumer')\n"
+    "import time; time.sleep(15)  # long enough to be seen running\n"
+)
 # Fetch from the file server configure downloaded from, and say what came of it.
 REACH = (
     "import urllib.request\n"
@@ -329,3 +336,33 @@ def test_an_environment_that_allows_network_lets_its_algorithm_out(
     job = finished(api, batch["network"])
     assert job["status"] == 70, job
     assert b"reached the input server" in api.results_by_type(job, OWNER)["algorithmLog"]
+
+
+def test_a_placed_and_filtered_job_runs_where_told_and_publishes_only_what_the_filter_kept(
+    api: OperatorClient, files: FileServer, node: Node
+) -> None:
+    job_id = api.start(job_body(files, code=SECRETS, environment="filtered"))
+    # While it runs: the algorithm pod carries the environment's runtime class and node selector.
+    pod = algorithm_pod(node, job_id, timeout=240)
+    assert pod["spec"]["runtimeClassName"] == RUNTIME_CLASS
+    assert pod["spec"]["nodeSelector"] == {"kubernetes.io/hostname": NODE_NAME}
+    seen: list[int] = []
+    job = api.wait_finished(job_id, timeout=300, seen=seen)
+    assert job["status"] == 70, job
+    assert ascending(seen, [1, 20, 30, 40, 50, 60, 70]), seen
+    results = api.results_by_type(job, OWNER)
+    assert results["output:result.txt"] == b"fine"
+    assert "output:secret-rows.csv" not in results
+    assert b"kept ['result.txt']" in results["filteringLog"]
+
+
+def test_a_finished_workflow_stays_for_the_argo_ui_with_a_ttl(
+    api: OperatorClient, batch: dict[str, Started], node: Node
+) -> None:
+    """Finished jobs stay visible in the Argo UI: the real controller keeps the workflow, which
+    carries the TTL the operator set once the job's end was stored."""
+    job = finished(api, batch["crash"])
+    name = f"c2d-{job['jobId']}"
+    (workflow,) = [w for w in workflows(node.plane, NAMESPACE) if w["metadata"]["name"] == name]
+    assert workflow["status"]["phase"] in ("Failed", "Succeeded")
+    assert workflow["spec"]["ttlStrategy"]["secondsAfterCompletion"] > 0
