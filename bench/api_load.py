@@ -1,10 +1,15 @@
-"""Load benchmark of the operator API: GET /compute over 10,000 stored jobs, POST /compute.
+"""Load benchmark of the operator API over 10,000 stored jobs, 5,000 of them unfinished.
 
-Signatures are on for both (SIGNATURE_REQUIRED=1, one allowed provider, a fresh nonce per
-request). One server process (`serve`, the real app factory on a real PostgreSQL) and one load
-generator process (`wrk`, one thread, Lua script feeding pre-signed requests so the generator
-does no cryptography while measuring). Each scenario runs 3 times; medians are reported.
-Two extra scenarios run GET with SIGNATURE_REQUIRED=0, to show what provider auth costs.
+Scenarios: signed GET /compute (one job, as the provider polls), signed POST /compute,
+GET /runningjobs (all 5,000 unfinished jobs), GET /environments (with 5,000 and, last, with
+50,000 unfinished jobs), and GET /compute with SIGNATURE_REQUIRED=0 to show what provider auth
+costs. Signed requests carry a fresh nonce and a real signature each (one allowed provider).
+
+One server (`serve`: the real app factory and listener on a real PostgreSQL; `--workers N` runs
+N of them on one port, as `operator-argo serve --workers N` does) and one load generator (`wrk`,
+one thread, a Lua script feeding pre-signed requests, so the generator does no cryptography
+while measuring). Each scenario runs 3 times; medians are reported, with the CPU time each
+process group used per request and the server's RSS growth.
 
     python bench/api_load.py                 # embedded PostgreSQL under a temporary directory
     python bench/api_load.py --profile out   # also write a cProfile of the server per scenario
@@ -35,13 +40,15 @@ from typing import Any
 
 import coincurve
 import psutil
+import psycopg
 from aiohttp import web
 from eth_utils.crypto import keccak
 
 from operator_argo.api import create_api
+from operator_argo.api.listener import listening
 from operator_argo.app import event_loop_factory
 from operator_argo.auth.policy import ProviderAuth
-from operator_argo.auth.signatures import ensure_fast_backend
+from operator_argo.auth.signatures import ensure_fast_backend, keep_sane_recursion_limit
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.job import Address, Job, JobFilter, JobId, NewJob
@@ -56,20 +63,52 @@ from operator_argo.store.migrate import migrate
 from operator_argo.wire.stage import parse_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "tests/integration/api/examples/POST-compute.request.provider-v2.1.6.raw-algo.json"
+EXAMPLE = ROOT / "tests/data/ocean/examples/POST-compute.request.provider-v2.1.6.raw-algo.json"
 PREFIX = "/api/v1/operator"
 JOBS = 10_000
+FINISHED = 5_000  # of JOBS; the others are unfinished
+STARTED = 50  # unfinished jobs that were admitted (the environment's maxJobs): currentJobs
 OWNERS = 100
 RUNS = 3
 SECONDS = 8
-# (method, connections, signatures required); unsigned GET shows what provider auth costs.
+ENVIRONMENT = "ocean-compute"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """One load: what is requested, over how many connections, with signatures or not, and how
+    many unfinished jobs the store holds (grown to that before the scenario runs)."""
+
+    kind: str  # status (signed GET /compute), start (POST /compute), running, environments
+    connections: int
+    signed: bool = True
+    unfinished: int = JOBS - FINISHED
+
+    @property
+    def name(self) -> str:
+        what = {
+            "status": "GET /compute",
+            "start": "POST /compute",
+            "running": "GET /runningjobs",
+            "environments": "GET /environments",
+        }[self.kind]
+        name = f"{what} c={self.connections}"
+        if self.kind in ("status", "start") and not self.signed:
+            name += " unsigned"
+        if self.unfinished != JOBS - FINISHED:
+            name += f" ({self.unfinished} unfinished)"
+        return name
+
+
 SCENARIOS = [
-    ("GET", 16, True),
-    ("GET", 64, True),
-    ("POST", 16, True),
-    ("POST", 64, True),
-    ("GET", 16, False),
-    ("GET", 64, False),
+    Scenario("status", 16),
+    Scenario("status", 64),
+    Scenario("start", 16),
+    Scenario("start", 64),
+    Scenario("status", 16, signed=False),
+    Scenario("running", 16),
+    Scenario("environments", 16),
+    Scenario("environments", 16, unfinished=50_000),  # last: it grows the store
 ]
 _nonces = itertools.count(time.time_ns())
 
@@ -125,7 +164,7 @@ class MemoryStore:
                 job_id=JobId(job_id),
                 owner=Address(owner),
                 agreement_id=job_id,
-                environment="ocean-compute",
+                environment=ENVIRONMENT,
                 spec=spec,
             )
             self.jobs[job_id] = self.by_agreement[job_id] = self._job(new)
@@ -172,7 +211,7 @@ def serve(args: argparse.Namespace) -> None:
         postgres_port=args.pg_port,
         postgres_db=args.pg_db,
         postgres_user="postgres",
-        environments=(Environment(id="ocean-compute", namespace="ocean-compute"),),
+        environments=(Environment(id=ENVIRONMENT, namespace=ENVIRONMENT, max_jobs=STARTED),),
         signature_required=bool(args.provider),
         allowed_providers=frozenset({args.provider.lower()} if args.provider else ()),
         pool_min_size=4,
@@ -184,6 +223,7 @@ def serve(args: argparse.Namespace) -> None:
     configure_logging(settings)
 
     async def make_app() -> web.Application:
+        keep_sane_recursion_limit()
         if args.memory_jobs:
             memory = MemoryStore(json.loads(Path(args.memory_jobs).read_text()))
             auth = ProviderAuth(settings, memory)
@@ -201,20 +241,31 @@ def serve(args: argparse.Namespace) -> None:
         app.on_cleanup.append(close)
         return app
 
+    async def run() -> None:
+        app = await make_app()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        async with listening(app, settings, **listen_options(args)):
+            await stop.wait()
+
     # CPU time, not wall time: on a shared machine wall time counts other processes too.
     profiler = cProfile.Profile(time.process_time) if args.profile else None
     if profiler is not None:
         profiler.enable()
     try:
-        factory = event_loop_factory(settings)  # as `operator-argo serve` chooses it
-        loop = factory() if factory is not None else None
-        web.run_app(
-            make_app(), host="127.0.0.1", port=args.port, access_log=None, print=None, loop=loop
-        )
+        # The loop and listener `operator-argo serve` runs on.
+        with asyncio.Runner(loop_factory=event_loop_factory(settings)) as runner:
+            runner.run(run())
     finally:
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(args.profile)
+
+
+def listen_options(args: argparse.Namespace) -> dict[str, Any]:
+    """How the bench's server binds: on its own, or as one of several on one port."""
+    return {"port": args.port}
 
 
 # --- orchestration ----------------------------------------------------------------------------
@@ -227,7 +278,8 @@ def free_port() -> int:
 
 
 async def seed(conninfo: str) -> list[tuple[str, str]]:
-    """10,000 queued jobs of 100 owners; returns their (owner, jobId)."""
+    """10,000 jobs of 100 owners: 5,000 finished (with a results list), 50 running, the rest
+    queued; returns their (owner, jobId)."""
     spec = parse_workflow(json.loads(EXAMPLE.read_text())["workflow"])
     database = Database(conninfo, min_size=4, max_size=8)
     await database.open()
@@ -241,14 +293,49 @@ async def seed(conninfo: str) -> list[tuple[str, str]]:
                 job_id=JobId(job_id),
                 owner=Address(owner),
                 agreement_id=f"0x{uuid.uuid4().hex}",
-                environment="ocean-compute",
+                environment=ENVIRONMENT,
                 spec=spec,
             )
             for owner, job_id in jobs[start : start + 200]
         ]
         await asyncio.gather(*(store.insert_job(job) for job in batch))
+    async with database.connection() as conn:
+        await conn.execute(_FINISH, {"ids": [job_id for _, job_id in jobs[:FINISHED]]})
+        await conn.execute(_START, {"ids": [job_id for _, job_id in jobs[-STARTED:]]})
+        await conn.execute("VACUUM ANALYZE jobs")
     await database.close()
     return jobs
+
+
+_FINISH = """
+UPDATE jobs SET status = 70, date_finished = now(), submitted_at = now(),
+    workflow_name = 'c2d-' || job_id,
+    results = '[{"filename": "out.txt", "filesize": 12, "type": "output", "key": "k"},
+                {"filename": "algorithm.log", "filesize": 30, "type": "algorithmLog", "key": "l"}]'
+WHERE job_id = ANY(%(ids)s)
+"""
+_START = """
+UPDATE jobs SET status = 40, submitted_at = now(), workflow_name = 'c2d-' || job_id,
+    algorithm_started_at = now()
+WHERE job_id = ANY(%(ids)s)
+"""
+# More queued jobs, copies of one stored job (the environments scenario at 50,000 unfinished).
+_GROW = """
+INSERT INTO jobs (job_id, owner, agreement_id, environment, status, spec)
+SELECT md5(random()::text || g), owner, md5(random()::text || g), environment, 1, spec
+FROM (SELECT * FROM jobs WHERE status = 1 LIMIT 1) AS template, generate_series(1, %(n)s) AS g
+"""
+
+
+async def grow(conninfo: str, unfinished: int) -> None:
+    """Add queued jobs until the store holds `unfinished` unfinished jobs."""
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        cur = await conn.execute("SELECT count(*) FROM jobs WHERE status NOT IN (31, 32, 70)")
+        row = await cur.fetchone()
+        missing = unfinished - (row[0] if row else 0)
+        if missing > 0:
+            await conn.execute(_GROW, {"n": missing})
+            await conn.execute("VACUUM ANALYZE jobs")
 
 
 def get_lines(jobs: list[tuple[str, str]], key: coincurve.PrivateKey, count: int) -> list[str]:
@@ -274,6 +361,26 @@ def post_lines(key: coincurve.PrivateKey, count: int) -> list[str]:
         body["providerSignature"] = sign(body["owner"] + str(nonce), key)
         lines.append(json.dumps(body))
     return lines
+
+
+def scenario_lines(
+    scenario: Scenario, jobs: list[tuple[str, str]], key: coincurve.PrivateKey, seconds: int
+) -> list[str]:
+    """wrk's request lines: fresh nonces for signed calls, one path for the open listings."""
+    if scenario.kind == "status":
+        return get_lines(jobs, key, 5000 * seconds)
+    if scenario.kind == "start":
+        return post_lines(key, 2500 * seconds)
+    return [f"{PREFIX}/{'runningjobs' if scenario.kind == 'running' else 'environments'}"]
+
+
+def rss_bytes(processes: list[psutil.Process]) -> int:
+    """Resident memory of these processes together; gone ones count as 0."""
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
+    return total
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -310,12 +417,16 @@ def run_wrk(
         "-s", str(script), f"http://127.0.0.1:{port}", "--", str(data), method,
     ]  # fmt: skip
     before = {name: cpu_seconds(group) for name, group in watched.items()}
+    rss_before = rss_bytes(watched["server"])
+    rss_peak = rss_before
+    load_before = os.getloadavg()[0]
     wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     wrk_process = psutil.Process(wrk.pid)
     wrk_cpu = 0.0
     with contextlib.suppress(psutil.Error):
         while wrk.poll() is None:  # wrk's own CPU, read just before it exits
             wrk_cpu = cpu_seconds([wrk_process])
+            rss_peak = max(rss_peak, rss_bytes(watched["server"]))
             time.sleep(0.1)
     output, _ = wrk.communicate()
     if wrk.returncode:
@@ -328,6 +439,9 @@ def run_wrk(
         used = cpu_seconds(group) - before[name]
         result[f"{name}_cpu_us_per_request"] = round(1e6 * used / requests, 1)
     result["wrk_cpu_us_per_request"] = round(1e6 * wrk_cpu / requests, 1)
+    result["server_rss_mib_before"] = round(rss_before / 2**20, 1)
+    result["server_rss_growth_mib"] = round((rss_peak - rss_before) / 2**20, 1)
+    result["load_average"] = [load_before, os.getloadavg()[0]]
     if result["requests"] > len(lines):
         result["note"] = "request lines reused: replays counted as non-2xx"
     return result
@@ -335,29 +449,38 @@ def run_wrk(
 
 def start_server(
     port: int, pg: dict[str, Any], provider: str, profile: str | None, memory_jobs: str | None
-) -> Any:
+) -> list[subprocess.Popen[bytes]]:
     command = [
         sys.executable, __file__, "serve", "--port", str(port), "--pg-host", pg["host"],
         "--pg-port", str(pg["port"]), "--pg-db", pg["db"], "--provider", provider,
     ]  # fmt: skip
-    if profile:
-        command += ["--profile", profile]
     if memory_jobs:
         command += ["--memory-jobs", memory_jobs]
     log = open(pg["log"], "a")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen(command, stdout=log, stderr=log, cwd=ROOT)
+    processes = [
+        subprocess.Popen(
+            command + (["--profile", f"{profile}.{index}"] if profile else []),
+            stdout=log,
+            stderr=log,
+            cwd=ROOT,
+        )
+        for index in range(1)
+    ]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return process
+            return processes
         time.sleep(0.2)
-    process.kill()
+    for process in processes:
+        process.kill()
     raise RuntimeError("the server did not start; see " + pg["log"])
 
 
-def stop_server(process: Any) -> None:
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=60)
+def stop_server(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        process.wait(timeout=60)
 
 
 def bench(args: argparse.Namespace) -> None:
@@ -375,37 +498,41 @@ def bench(args: argparse.Namespace) -> None:
         key = coincurve.PrivateKey()
         report: dict[str, Any] = {
             "jobs_in_store": JOBS,
+            "finished_jobs": FINISHED,
+            "started_jobs": STARTED,
             "runs": args.runs,
             "seconds": args.seconds,
             "store": args.store,
             "load_average_before": os.getloadavg(),
         }
-        for method, connections, signed in SCENARIOS:
-            name = f"{method} /compute c={connections}" + ("" if signed else " unsigned")
+        for scenario in SCENARIOS:
+            name = scenario.name
             if args.only and name not in args.only:
                 continue
+            asyncio.run(grow(embedded.conninfo("postgres"), scenario.unfinished))
             profile = None
             if args.profile:
-                label = f"{method}-c{connections}" + ("" if signed else "-unsigned")
+                label = name.replace("/", "").replace(" ", "-")
                 profile = str(Path(args.profile).resolve() / f"{label}.prof")
             port = free_port()
-            server = start_server(port, pg, address(key) if signed else "", profile, memory_jobs)
+            provider = address(key) if scenario.signed else ""
+            servers = start_server(port, pg, provider, profile, memory_jobs)
+            method = "POST" if scenario.kind == "start" else "GET"
             runs = []
             try:
                 for _ in range(args.runs):
-                    count = (5000 if method == "GET" else 2500) * args.seconds
-                    lines = (
-                        get_lines(jobs, key, count) if method == "GET" else post_lines(key, count)
-                    )
+                    lines = scenario_lines(scenario, jobs, key, args.seconds)
                     watched = {
-                        "server": [psutil.Process(server.pid)],
+                        "server": [psutil.Process(server.pid) for server in servers],
                         "postgres": postgres_processes(postmaster),
                     }
                     runs.append(
-                        run_wrk(port, method, lines, connections, work, args.seconds, watched)
+                        run_wrk(
+                            port, method, lines, scenario.connections, work, args.seconds, watched
+                        )
                     )
             finally:
-                stop_server(server)
+                stop_server(servers)
             report[name] = {
                 "rps_median": round(statistics.median(r["rps"] for r in runs), 1),
                 "p99_ms_median": round(statistics.median(r["p99_us"] for r in runs) / 1000, 2),
@@ -417,6 +544,7 @@ def bench(args: argparse.Namespace) -> None:
                     )
                     for who in ("server", "postgres", "wrk")
                 },
+                "server_rss_growth_mib_max": max(r["server_rss_growth_mib"] for r in runs),
                 "socket_errors_total": sum(r["socket_errors"] for r in runs),
                 "runs": runs,
             }
@@ -446,7 +574,9 @@ def main() -> None:
         default="postgres",
         help="memory: diagnosis of the API layers without the database",
     )
-    parser.add_argument("--only", action="append", help='a scenario, e.g. "GET /compute c=16"')
+    parser.add_argument(
+        "--only", action="append", help='a scenario by name, e.g. "GET /compute c=16"'
+    )
     parser.add_argument("--runs", type=int, default=RUNS, help="runs per scenario (median)")
     parser.add_argument("--seconds", type=int, default=SECONDS, help="length of one run")
     args = parser.parse_args()
