@@ -24,6 +24,12 @@ def overdue_by(started: dt.datetime, deadline: float, now: dt.datetime) -> float
     return (now - started).total_seconds() - deadline
 
 
+def overdue_cutoff(deadline: float, now: dt.datetime) -> dt.datetime:
+    """The latest start at which a workflow with `deadline` seconds is overdue at `now`: a store
+    can find such workflows by their start alone."""
+    return now - dt.timedelta(seconds=deadline + OVERDUE_GRACE)
+
+
 def is_overdue(started: dt.datetime, deadline: float, now: dt.datetime) -> bool:
     """Whether a workflow with `deadline` seconds, started at `started`, is overdue at `now`."""
-    return overdue_by(started, deadline, now) >= OVERDUE_GRACE
+    return started <= overdue_cutoff(deadline, now)

@@ -33,6 +33,10 @@ class JobStore(Protocol):
     async def count_active(self) -> dict[str, int]:
         """Started, unfinished jobs per environment id."""
 
+    async def overdue_jobs(self, cutoffs: Mapping[str, dt.datetime]) -> list[Job]:
+        """Started, unfinished jobs (removed or not) of each environment in `cutoffs` that were
+        submitted at or before its cutoff, oldest first; reads no queued job."""
+
     async def count_unfinished(self) -> tuple[dict[tuple[str, int], int], dict[str, int]]:
         """Unfinished jobs per (environment, status), and waiting (unclaimed) jobs per
         environment."""

@@ -8,9 +8,10 @@ import structlog
 from operator_argo.config import Settings
 from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
-from operator_argo.domain.deadlines import is_overdue, workflow_deadline
+from operator_argo.domain.deadlines import overdue_cutoff, workflow_deadline
+from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import OperatorError
-from operator_argo.domain.job import Job, JobUpdate
+from operator_argo.domain.job import JobUpdate
 from operator_argo.domain.ports import Engine, JobStore, ResultReader
 from operator_argo.domain.status import JobStatus
 from operator_argo.service.periodic import run_periodically
@@ -79,26 +80,25 @@ class Janitor:
             log.info("results_expired", job_id=job.job_id, environment=job.environment)
         return len(expired)
 
-    def _is_overdue(self, job: Job) -> bool:
-        """domain.deadlines' rule, from the job's submission and the deadlines its workflow got
-        (the longest algorithm deadline: validUntil only shortens it)."""
-        environment = self._settings.environment(job.environment)
-        if job.submitted_at is None or environment is None:
-            return False
-        deadline = workflow_deadline(
+    def _deadline(self, environment: Environment) -> int:
+        """The deadline a workflow of `environment` gets (the longest algorithm deadline:
+        validUntil only shortens it)."""
+        return workflow_deadline(
             self._settings.configure_timeout,
             environment.max_job_duration,
             self._settings.publish_timeout,
             environment.filter.timeout if environment.filter else 0,
         )
-        return is_overdue(job.submitted_at, deadline, self._clock.now())
 
     async def end_overdue_jobs(self) -> int:
-        """End submitted jobs whose workflow should long have finished: nothing stays stuck."""
+        """End submitted jobs whose workflow should long have finished (domain.deadlines' rule):
+        nothing stays stuck. Only started jobs are read, never the queue."""
+        now = self._clock.now()
+        cutoffs = {
+            env.id: overdue_cutoff(self._deadline(env), now) for env in self._settings.environments
+        }
         ended = 0
-        for job in await self._store.running_jobs():
-            if not self._is_overdue(job):
-                continue
+        for job in await self._store.overdue_jobs(cutoffs):
             update = JobUpdate(
                 status=JobStatus.FINISHED,
                 finished=True,

@@ -60,10 +60,17 @@ _RUNNING = sql.SQL("SELECT * FROM jobs WHERE {} AND NOT removed {}").format(
 _TO_RESUME = sql.SQL("SELECT * FROM jobs WHERE {} AND submitted_at IS NOT NULL {}").format(
     _UNFINISHED, _OLDEST_FIRST
 )
+# Started, unfinished jobs: the partial index jobs_started (migration 0003) holds exactly these, so
+# these reads never visit a queued job.
+_STARTED = sql.SQL("{} AND submitted_at IS NOT NULL").format(_UNFINISHED)
 _COUNT_ACTIVE = sql.SQL(
-    "SELECT environment, count(*) AS n FROM jobs WHERE {} AND submitted_at IS NOT NULL "
-    "GROUP BY environment"
-).format(_UNFINISHED)
+    "SELECT environment, count(*) AS n FROM jobs WHERE {} GROUP BY environment"
+).format(_STARTED)
+_OVERDUE = sql.SQL("""
+SELECT jobs.* FROM unnest(%(envs)s::text[], %(cutoffs)s::timestamptz[]) AS c(environment, cutoff)
+JOIN jobs ON jobs.environment = c.environment AND jobs.submitted_at <= c.cutoff
+WHERE {started} {oldest_first}
+""").format(started=_STARTED, oldest_first=_OLDEST_FIRST)
 _COUNT_UNFINISHED = sql.SQL(
     "SELECT environment, status, (submitted_at IS NULL) AS waiting, count(*) AS n FROM jobs "
     "WHERE {} GROUP BY environment, status, waiting"
@@ -86,9 +93,9 @@ _STOP_ARGS = {
 }
 _REMOVE = "UPDATE jobs SET removed = true WHERE job_id = %s RETURNING *"
 _CLAIM_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
-_COUNT_CLAIMED = sql.SQL(
-    "SELECT count(*) AS n FROM jobs WHERE environment = %s AND submitted_at IS NOT NULL AND {}"
-).format(_UNFINISHED)
+_COUNT_CLAIMED = sql.SQL("SELECT count(*) AS n FROM jobs WHERE environment = %s AND {}").format(
+    _STARTED
+)
 # The picked rows are materialised first: a LIMIT inside `IN (...)` may be re-evaluated by the
 # planner and then claim more rows than there is room for.
 _CLAIM = sql.SQL("""
@@ -280,6 +287,13 @@ class PostgresJobStore:
         async with self.database.connection() as conn:
             cur = await conn.execute(_COUNT_ACTIVE)
             return {row["environment"]: int(row["n"]) for row in await cur.fetchall()}
+
+    async def overdue_jobs(self, cutoffs: Mapping[str, dt.datetime]) -> list[Job]:
+        """Started, unfinished jobs of each environment in `cutoffs` submitted at or before its
+        cutoff, oldest first."""
+        params = {"envs": list(cutoffs), "cutoffs": list(cutoffs.values())}
+        async with self.database.connection() as conn:
+            return await _fetch_jobs(conn, _OVERDUE, params)
 
     async def count_unfinished(self) -> tuple[dict[tuple[str, int], int], dict[str, int]]:
         """Unfinished jobs per (environment, status), and queued unclaimed jobs per environment
