@@ -180,7 +180,7 @@ class Settings:
         "OPERATOR_BODY_TIMEOUT",
         30.0,
         "time to send a request's whole body; a slower client gets a 408 and its connection "
-        "is closed",
+        "is closed; also the time a client may take to read each chunk of a streamed listing",
         unit=SECONDS,
         read=positive_number,
         chart="operator.bodyTimeout",

@@ -2,20 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 from aiohttp_apigami import docs, response_schema
 
 from operator_argo.api.body import read_params
 from operator_argo.api.docs import EnvironmentSchema, RunningJobSchema, StatusSchema
-from operator_argo.api.render import environment_object, running_job_object, status_object
+from operator_argo.api.middlewares import REQUEST_ID_HEADER, current_request_id
+from operator_argo.api.render import environment_object, status_object
 from operator_argo.config import Settings
 from operator_argo.domain.job import Job
 from operator_argo.service.jobs import JobService
-from operator_argo.wire.shapes import FilterRequest, parse_chain, parse_filter, parse_start
+from operator_argo.wire.shapes import (
+    FilterRequest,
+    parse_chain,
+    parse_filter,
+    parse_page,
+    parse_start,
+)
 
 
 def _statuses(jobs: list[Job]) -> web.Response:
     return web.json_response([status_object(job) for job in jobs])
+
+
+async def _stream_array(
+    request: web.Request, chunks: AsyncIterator[str], write_timeout: float
+) -> web.StreamResponse:
+    """A JSON array sent as it is read: `chunks` are runs of its elements joined by commas.
+    A client that takes longer than `write_timeout` to take in one chunk is cut off."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    request_id = current_request_id()
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    await response.prepare(request)
+    opening = b"["
+    async for chunk in chunks:
+        async with asyncio.timeout(write_timeout):
+            await response.write(opening + chunk.encode())
+        opening = b","
+    await response.write(b"[]" if opening == b"[" else b"]")
+    await response.write_eof()
+    return response
 
 
 class ComputeRoutes:
@@ -57,15 +87,11 @@ class ComputeRoutes:
         await self._service.delete(await self._filter(request))
         return web.json_response("")
 
-    @docs(tags=["compute"], summary="Jobs neither finished nor removed")
+    @docs(tags=["compute"], summary="Jobs neither finished nor removed, oldest first")
     @response_schema(RunningJobSchema(many=True), 200)
-    async def running_jobs(self, request: web.Request) -> web.Response:
-        jobs = await self._service.running_jobs()
-        return web.json_response([running_job_object(job, self._namespace(job)) for job in jobs])
-
-    def _namespace(self, job: Job) -> str:
-        env = self._settings.environment(job.environment)
-        return env.namespace if env is not None else job.environment
+    async def running_jobs(self, request: web.Request) -> web.StreamResponse:
+        async with self._service.running_jobs(parse_page(request.query)) as chunks:
+            return await _stream_array(request, chunks, self._settings.body_timeout)
 
     @docs(tags=["environments"], summary="Compute environments")
     @response_schema(EnvironmentSchema(many=True), 200)

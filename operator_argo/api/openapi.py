@@ -20,6 +20,7 @@ from operator_argo.wire.shapes import (
     FILTER,
     FILTER_KEYS,
     MIN_FILTER_LENGTH,
+    PAGE,
     RESULT,
     START,
     Param,
@@ -141,6 +142,7 @@ def describe_requests(spec: Schema, settings: Settings) -> None:
         },
         (f"{PREFIX}/getResult", "get"): {"parameters": _query_parameters(RESULT, settings)},
         (f"{PREFIX}/environments", "get"): {"parameters": _query_parameters(CHAIN, settings)},
+        (f"{PREFIX}/runningjobs", "get"): {"parameters": _query_parameters(PAGE, settings)},
         (f"{PREFIX}/pgsqlinit", "post"): {
             "parameters": [
                 {

@@ -1,5 +1,6 @@
-"""Response bodies: status, running-job, environment and info objects, field by field as the
-contract has them. Plain dicts (the hot path); tests check them against the documented schemas."""
+"""Response bodies: status, environment and info objects, field by field as the contract has
+them. Plain dicts (the hot path); tests check them against the documented schemas. Running-job
+objects are rendered by the store, thousands at a time (JobStore.running_listing)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def _termination(job: Job) -> dict[str, Any] | None:
 
 
 def _identity(job: Job) -> dict[str, Any]:
-    """The fields that open both the status object and a running-job object."""
+    """The fields that open the status object (a running-job object has them too, rendered by
+    the store: JobStore.running_listing)."""
     return {
         "agreementId": job.agreement_id,
         "jobId": job.job_id,
@@ -49,16 +51,6 @@ def status_object(job: Job) -> dict[str, Any]:
         "algorithmStartedAt": None
         if job.algorithm_started_at is None
         else epoch_text(job.algorithm_started_at),
-    }
-
-
-def running_job_object(job: Job, namespace: str) -> dict[str, Any]:
-    """One element of GET /runningjobs."""
-    return {
-        **_identity(job),
-        "namespace": namespace,
-        "algoDID": job.algo_did,
-        "inputDID": job.input_dids,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -24,8 +25,14 @@ class JobStore(Protocol):
 
     async def get_job(self, job_id: str) -> Job | None: ...
 
-    async def running_jobs(self) -> list[Job]:
-        """Jobs that are neither finished nor removed, oldest first."""
+    def running_listing(
+        self, namespaces: Mapping[str, str], *, limit: int | None = None, offset: int = 0
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[str]]:
+        """The running-job objects (CONTRACT section 3) of the jobs neither finished nor removed,
+        oldest first, `limit` of them (None: all) after the first `offset`, as JSON text: chunks
+        of objects joined by commas. `namespaces` maps environment ids to their namespaces.
+        Entering runs the query (its failure is raised there); the chunks are read as they are
+        consumed, so memory does not grow with the number of jobs."""
 
     async def jobs_to_resume(self) -> list[Job]:
         """Claimed, unfinished jobs (removed or not), oldest first."""

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 import structlog
 
@@ -24,7 +25,7 @@ from operator_argo.service.environments import (
     environment_states,
     find_environment,
 )
-from operator_argo.wire.shapes import FilterRequest, ResultRequest, Signed, StartRequest
+from operator_argo.wire.shapes import FilterRequest, Page, ResultRequest, Signed, StartRequest
 from operator_argo.wire.stage import parse_workflow
 
 log = structlog.get_logger(__name__)
@@ -174,9 +175,11 @@ class JobService:
             return
         await self._store.mark_results_deleted(job.job_id)
 
-    async def running_jobs(self) -> list[Job]:
-        """Jobs neither finished nor removed, oldest first."""
-        return await self._store.running_jobs()
+    def running_jobs(self, page: Page) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        """The objects of the jobs neither finished nor removed, oldest first, as JSON text in
+        chunks (JobStore.running_listing)."""
+        namespaces = {env.id: env.namespace for env in self._settings.environments}
+        return self._store.running_listing(namespaces, limit=page.limit, offset=page.offset)
 
     async def result(self, request: ResultRequest) -> ResultDownload:
         """Result file number `index` of a job the caller owns."""

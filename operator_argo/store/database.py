@@ -90,6 +90,16 @@ class Database:
         self._reachable = True
         self._recovery: asyncio.Future[None] | None = None
 
+    @property
+    def max_size(self) -> int:
+        """The most connections the pool opens."""
+        return self._pool.max_size
+
+    @property
+    def timeout(self) -> float:
+        """The most a call waits for the database, in seconds."""
+        return self._timeout
+
     async def _note_returned(self, conn: Connection) -> None:
         self._returned_at[conn] = time.monotonic()
 

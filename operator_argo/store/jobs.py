@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import tuple_row
 
-from operator_argo.domain.errors import Conflict, InvalidRequest
+from operator_argo.domain.errors import Conflict, InvalidRequest, Unavailable
 from operator_argo.domain.job import Job, JobFilter, JobUpdate, NewJob
 from operator_argo.domain.messages import AGREEMENT_IN_USE, FILTER_REQUIRED
 from operator_argo.domain.notice import NoticeKind
@@ -54,9 +58,39 @@ SELECT * FROM job
 """
 _HISTORY = "INSERT INTO job_status_history (job_id, status, detail) VALUES (%s, %s, %s)"
 _GET = "SELECT * FROM jobs WHERE job_id = %s"
-_RUNNING = sql.SQL("SELECT * FROM jobs WHERE {} AND NOT removed {}").format(
-    _UNFINISHED, _OLDEST_FIRST
+# GET /runningjobs: PostgreSQL renders each running job's object (the fields api/docs.py's
+# RunningJobSchema documents) from the members stored with the job (`listing_fields`, migration
+# 0004) and its status and namespace, and joins them in chunks of LISTING_CHUNK objects: a
+# listing of thousands of jobs costs no spec read and no Python object per job (bench/README.md,
+# "Running jobs"). Texts come from JobStatus; namespaces from the settings (an environment no
+# longer configured shows its id); a test holds the objects equal to the domain's.
+_STATUS_TEXT = sql.SQL("CASE status {} END").format(
+    sql.SQL(" ").join(
+        sql.SQL("WHEN {} THEN {}").format(
+            sql.Literal(int(code)), sql.Literal(json.dumps(code.text))
+        )
+        for code in JobStatus
+    )
 )
+_RUNNING = (
+    sql.SQL("""
+SELECT string_agg(object, ',' ORDER BY position) AS chunk FROM (
+    SELECT '{{' || listing_fields || ',"status":' || status || ',"statusText":' || {status_text}
+           || ',"namespace":' || to_json(COALESCE(places.namespace, jobs.environment))::text
+           || '}}' AS object,
+           row_number() OVER ({oldest_first}) AS position
+    FROM jobs
+    LEFT JOIN unnest(%(envs)s::text[], %(namespaces)s::text[]) AS places(environment, namespace)
+        ON places.environment = jobs.environment
+    WHERE {unfinished} AND NOT removed
+    {oldest_first} LIMIT %(limit)s OFFSET %(offset)s
+) AS listed
+GROUP BY (position - 1) / %(chunk)s ORDER BY (position - 1) / %(chunk)s
+""")
+    .format(status_text=_STATUS_TEXT, unfinished=_UNFINISHED, oldest_first=_OLDEST_FIRST)
+    .as_string()
+)
+LISTING_CHUNK = 500  # objects per chunk of a streamed listing
 _TO_RESUME = sql.SQL("SELECT * FROM jobs WHERE {} AND submitted_at IS NOT NULL {}").format(
     _UNFINISHED, _OLDEST_FIRST
 )
@@ -245,6 +279,7 @@ class PostgresJobStore:
     ) -> None:
         self.database = database
         self.nonce_window = nonce_window
+        self._listings = asyncio.Semaphore(max(1, database.max_size // 2))
         # Environments whose jobs' starts and finishes are notified (an outbox row each).
         self.notify_start = sorted(notify_start)
         self.notify_finish = sorted(notify_finish)
@@ -273,9 +308,53 @@ class PostgresJobStore:
         async with self.database.connection() as conn:
             return await _fetch_job(conn, _GET, (job_id,))
 
-    async def running_jobs(self) -> list[Job]:
-        async with self.database.connection() as conn:
-            return await _fetch_jobs(conn, _RUNNING)
+    @contextlib.asynccontextmanager
+    async def running_listing(
+        self, namespaces: Mapping[str, str], *, limit: int | None = None, offset: int = 0
+    ) -> AsyncIterator[AsyncIterator[str]]:
+        """GET /runningjobs' objects as JSON text, oldest first: entered, the query runs (so a
+        database failure is raised before anything is sent); the iterator then gives chunks of up
+        to LISTING_CHUNK objects joined by commas, read from the server as they are sent on."""
+        params = {
+            "envs": list(namespaces),
+            "namespaces": list(namespaces.values()),
+            "limit": limit,
+            "offset": offset,
+            "chunk": LISTING_CHUNK,
+        }
+        async with self._listing_slot(), self.database.connection() as conn:
+            # An async generator typed as an iterator: closed explicitly below, so that a listing
+            # left half-read (a client gone) cancels its query before the connection goes back.
+            rows = cast(
+                AsyncGenerator[tuple[str], None],
+                conn.cursor(row_factory=tuple_row).stream(_RUNNING, params),
+            )
+            first = await anext(rows, None)
+
+            async def chunks() -> AsyncIterator[str]:
+                if first is not None:
+                    yield first[0]
+                async for (chunk,) in rows:
+                    yield chunk
+
+            try:
+                yield chunks()
+            finally:
+                await rows.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _listing_slot(self) -> AsyncIterator[None]:
+        """One of the few listings that may be sent at once: a listing holds its connection
+        while a client reads it, so slow readers must not take the whole pool."""
+        try:
+            async with asyncio.timeout(self.database.timeout):
+                await self._listings.acquire()
+        except TimeoutError:
+            raise Unavailable("too many listings are being sent: try again") from None
+        try:
+            yield
+        finally:
+            self._listings.release()
 
     async def jobs_to_resume(self) -> list[Job]:
         """Claimed, unfinished jobs (removed or not), oldest first: after a restart the engine and

@@ -74,6 +74,12 @@ RESULT: Shape = (
 CHAIN: Shape = (Param("chainId", Integer()),)
 """GET /environments (a query string only)."""
 
+PAGE: Shape = (
+    Param("limit", Integer(), doc="at most this many jobs; all when absent"),
+    Param("offset", Integer(), doc="skip this many jobs first (oldest first)"),
+)
+"""GET /runningjobs (a query string only; without one, every running job)."""
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Signed:
@@ -186,6 +192,20 @@ def parse_result(params: Mapping[str, Any]) -> ResultRequest:
             nonce=values[NONCE.name],
         ),
     )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Page:
+    """Which part of a listing: `limit` jobs (None: all) after the first `offset`."""
+
+    limit: int | None = None
+    offset: int = 0
+
+
+def parse_page(params: Mapping[str, Any]) -> Page:
+    """GET /runningjobs: an optional limit and offset."""
+    values = parse_shape(PAGE, params)
+    return Page(limit=values["limit"], offset=values["offset"] or 0)
 
 
 def parse_chain(params: Mapping[str, Any]) -> int | None:

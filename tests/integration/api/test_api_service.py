@@ -172,6 +172,25 @@ async def test_running_jobs(api: Api) -> None:
         RunningJobSchema().load(job)
 
 
+async def test_running_jobs_are_streamed_and_paged(api: Api) -> None:
+    ids = [(await api.start())["jobId"] for _ in range(3)]
+    response = await api.client.get(f"{PREFIX}/runningjobs")
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert "X-Request-Id" in response.headers
+    assert [job["jobId"] for job in await response.json()] == ids
+    page = await api.client.get(f"{PREFIX}/runningjobs", params={"limit": "2", "offset": "1"})
+    assert [job["jobId"] for job in await page.json()] == ids[1:]
+    empty = await api.client.get(f"{PREFIX}/runningjobs", params={"offset": "3"})
+    assert await empty.json() == []
+
+
+@pytest.mark.parametrize("page", [{"limit": "-1"}, {"offset": "x"}, {"limit": "1.5"}])
+async def test_running_jobs_refuse_a_bad_page(api: Api, page: dict[str, str]) -> None:
+    response = await api.client.get(f"{PREFIX}/runningjobs", params=page)
+    assert response.status == 400
+    assert "error" in await response.json()
+
+
 async def test_status_objects_match_their_documented_schema(api: Api) -> None:
     job = await api.start()
     StatusSchema().load(job)

@@ -27,7 +27,7 @@ from operator_argo.api import create_api
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import InvalidRequest
-from operator_argo.wire.shapes import CHAIN, FILTER, RESULT, START, Param, Shape
+from operator_argo.wire.shapes import CHAIN, FILTER, PAGE, RESULT, START, Param, Shape
 from operator_argo.wire.stage import StageSchema, parse_workflow
 from operator_argo.wire.stage_schema import COMPONENTS, stage_schemas
 from operator_argo.wire.values import SIGNATURE_TEXT, Json, Signature, decode_signature
@@ -151,7 +151,13 @@ def checked(shape: Shape) -> list[Param]:
     return [p for p in shape if not isinstance(p.kind, Json | Signature)]
 
 
-ROUTES = {"start": START, "filter": FILTER, "result": RESULT, "environments": CHAIN}
+ROUTES = {
+    "start": START,
+    "filter": FILTER,
+    "result": RESULT,
+    "environments": CHAIN,
+    "runningjobs": PAGE,
+}
 PARAMS = [
     pytest.param(param, id=f"{route}.{param.name}")
     for route, shape in ROUTES.items()
@@ -233,7 +239,7 @@ def test_the_document_lists_each_route_s_parameters_as_its_shape_declares_them(
     for method in ("get", "put", "delete"):
         (filter_param,) = paths[compute][method]["parameters"]
         assert set(filter_param["schema"]["properties"]) == set(_declared(FILTER))
-    for path, shape in (("getResult", RESULT), ("environments", CHAIN)):
+    for path, shape in (("getResult", RESULT), ("environments", CHAIN), ("runningjobs", PAGE)):
         parameters = paths[f"/api/v1/operator/{path}"]["get"]["parameters"]
         assert {p["name"]: p["required"] for p in parameters} == _declared(shape)
 
