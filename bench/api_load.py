@@ -50,6 +50,7 @@ from operator_argo.app import event_loop_factory
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import ensure_fast_backend, keep_sane_recursion_limit
 from operator_argo.config import Settings
+from operator_argo.domain.caller import NonceClaim
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.job import Address, Job, JobFilter, JobId, NewJob
 from operator_argo.domain.status import JobStatus
@@ -174,7 +175,15 @@ class MemoryStore:
         fields = {field.name: getattr(new, field.name) for field in dataclasses.fields(new)}
         return Job(status=JobStatus.QUEUED, date_created=dt.datetime.now(dt.UTC), **fields)
 
-    async def find_jobs(self, flt: JobFilter) -> list[Job]:
+    def _spend(self, claim: NonceClaim | None) -> None:
+        if claim is None:
+            return
+        if (claim.signer, claim.nonce) in self.nonces:
+            raise claim.refused()
+        self.nonces.add((claim.signer, claim.nonce))
+
+    async def find_jobs(self, flt: JobFilter, *, claim: NonceClaim | None = None) -> list[Job]:
+        self._spend(claim)
         if flt.job_id is not None:
             candidates = [self.jobs[flt.job_id]] if flt.job_id in self.jobs else []
         elif flt.agreement_id is not None:
@@ -189,15 +198,10 @@ class MemoryStore:
             and (flt.agreement_id is None or job.agreement_id == flt.agreement_id)
         ]
 
-    async def insert_job(self, new: NewJob) -> Job:
+    async def insert_job(self, new: NewJob, *, claim: NonceClaim | None = None) -> Job:
+        self._spend(claim)
         job = self.jobs[new.job_id] = self.by_agreement[new.agreement_id] = self._job(new)
         return job
-
-    async def claim_nonce(self, signer: str, nonce: int) -> bool:
-        if (signer, nonce) in self.nonces:
-            return False
-        self.nonces.add((signer, nonce))
-        return True
 
     async def ping(self) -> None:
         return None
@@ -226,13 +230,13 @@ def serve(args: argparse.Namespace) -> None:
         keep_sane_recursion_limit()
         if args.memory_jobs:
             memory = MemoryStore(json.loads(Path(args.memory_jobs).read_text()))
-            auth = ProviderAuth(settings, memory)
+            auth = ProviderAuth(settings)
             service = JobService(settings, memory, None, None, auth=auth)  # type: ignore[arg-type]
             return create_api(settings, service, ready=memory.ping)
         database = Database.from_settings(settings)
         await database.open()
         store = PostgresJobStore(database, nonce_window=settings.nonce_window)
-        service = JobService(settings, store, None, None, auth=ProviderAuth(settings, store))
+        service = JobService(settings, store, None, None, auth=ProviderAuth(settings))
         app = create_api(settings, service, ready=store.ping)
 
         async def close(_: web.Application) -> None:

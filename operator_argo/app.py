@@ -129,7 +129,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 store,
                 engine,
                 results,
-                auth=ProviderAuth(settings, store),
+                auth=ProviderAuth(settings),
                 on_accepted=scheduler.wake,
             ),
             scheduler=scheduler,

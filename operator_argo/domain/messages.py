@@ -12,6 +12,7 @@ MULTIPLE_STAGES = "Multiple stages are not supported yet"
 FILTER_REQUIRED = "You have to specify one of agreementId, jobId or owner"
 ADMIN_HEADER_EMPTY = "Admin header is empty."
 ADMIN_NOT_ALLOWED = "Access admin route failed due to invalid admin address."
+NONCE_REFUSED = "Invalid nonce: already used or too old"
 
 
 def required_key(key: str) -> str:

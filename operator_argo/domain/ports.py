@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
+from operator_argo.domain.caller import NonceClaim
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.job import Job, JobFilter, JobUpdate, NewJob, ResultFile
 from operator_argo.domain.notice import Notice
@@ -17,13 +18,17 @@ from operator_argo.domain.observation import Observation
 class JobStore(Protocol):
     """Persistence of jobs, their status history and provider nonces."""
 
-    async def insert_job(self, job: NewJob) -> Job:
-        """Store a queued job; raises Conflict when an unfinished job has its agreementId."""
+    async def insert_job(self, job: NewJob, *, claim: NonceClaim | None = None) -> Job:
+        """Store a queued job; raises Conflict when an unfinished job has its agreementId.
 
-    async def find_jobs(self, flt: JobFilter) -> list[Job]:
+        With a `claim`, the nonce is claimed in the same statement (methods taking `claim` all
+        do): atomically, durably, once; a refused claim raises NonceRejected and stores nothing,
+        a Conflict leaves the nonce unclaimed."""
+
+    async def find_jobs(self, flt: JobFilter, *, claim: NonceClaim | None = None) -> list[Job]:
         """Jobs matching every set field of `flt`, oldest first."""
 
-    async def get_job(self, job_id: str) -> Job | None: ...
+    async def get_job(self, job_id: str, *, claim: NonceClaim | None = None) -> Job | None: ...
 
     def running_listing(
         self, namespaces: Mapping[str, str], *, limit: int | None = None, offset: int = 0
@@ -48,7 +53,7 @@ class JobStore(Protocol):
         """Unfinished jobs per (environment, status), and waiting (unclaimed) jobs per
         environment."""
 
-    async def request_stop(self, flt: JobFilter) -> list[Job]:
+    async def request_stop(self, flt: JobFilter, *, claim: NonceClaim | None = None) -> list[Job]:
         """Set stopreq=1 on matching unfinished jobs. Queued jobs that the scheduler has not
         claimed (submitted_at is NULL) are finished at once: status 70, dateFinished, results [].
         Claimed ones keep their status; the caller asks the engine to stop them.
@@ -92,19 +97,23 @@ class JobStore(Protocol):
     async def claim_nonce(self, signer: str, nonce: int) -> bool:
         """Record (signer, nonce); False if it was seen before or is far below the highest."""
 
+    async def spend_nonce(self, claim: NonceClaim) -> None:
+        """Claim the nonce alone (a call with no statement of its own to carry it);
+        NonceRejected when refused."""
+
     async def prune_nonces(self) -> int:
         """Forget the nonces that are far enough below their signer's highest to be refused
         anyway; how many. Nothing is forgotten when no window is configured."""
 
 
 class CallerCheck(Protocol):
-    """Whether a call is signed by an allowed provider, with a nonce not used before."""
+    """Whether a call is signed by an allowed provider (its nonce is the store's to claim)."""
 
-    async def verify(
+    def identify(
         self, message_parts: Sequence[str], signature: object, nonce: int | None
-    ) -> str | None:
-        """The signer's address, or None when signatures are not required; InvalidSignature
-        (400) or Unauthorized (401) when the call is refused."""
+    ) -> NonceClaim | None:
+        """The nonce the caller spends, or None when signatures are not required;
+        InvalidSignature (400) or Unauthorized (401) when the call is refused."""
 
 
 class NoticeStore(Protocol):

@@ -1,7 +1,8 @@
 """Job use-cases behind the HTTP API: start, status, stop, delete, results and environments.
 
 Each takes a parsed request (wire/shapes.py) and does the whole use-case, the caller's signature
-included, so a handler only parses, calls one of these and renders the answer.
+included (its nonce claimed by the store with the call's own statement), so a handler only
+parses, calls one of these and renders the answer.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ from contextlib import AbstractAsyncContextManager
 import structlog
 
 from operator_argo.config import Settings
+from operator_argo.domain.caller import NonceClaim
 from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
-from operator_argo.domain.errors import Conflict, NotFound, OperatorError, Unavailable
+from operator_argo.domain.errors import (
+    Conflict,
+    NonceRejected,
+    NotFound,
+    OperatorError,
+    Unavailable,
+)
 from operator_argo.domain.job import Address, Job, JobFilter, JobId, NewJob, ResultFile
 from operator_argo.domain.messages import AGREEMENT_IN_USE, no_such_index
 from operator_argo.domain.ports import CallerCheck, Engine, JobStore, ResultReader
@@ -72,47 +80,70 @@ class JobService:
         self._new_job_id = new_job_id
         self._on_accepted = on_accepted
 
-    async def _verify(self, signed: Signed) -> None:
-        await self._auth.verify(signed.parts, signed.signature, signed.nonce)
+    def _identify(self, signed: Signed) -> NonceClaim | None:
+        """The caller's nonce claim (the store claims it with the call's own statement)."""
+        return self._auth.identify(signed.parts, signed.signature, signed.nonce)
 
     async def start(self, request: StartRequest) -> Job:
-        """Queue a job (status 1), checking in the contract's order: the environment accepts the
-        chain, no unfinished job has the agreementId, the signature and nonce, the stage."""
+        """Queue a job (status 1), refusing in the contract's order: the environment accepts the
+        chain, no unfinished job has the agreementId, the signature and nonce, the stage.
+
+        A call that passes costs one statement (claim, insert, history: its unique index is the
+        agreementId guard); only a refused one looks the agreement up, so that an agreement in
+        use still wins over a bad signature, nonce or stage."""
         find_environment(self._settings.environments, request.environment, request.chain_id)
-        jobs = await self._store.find_jobs(JobFilter(agreement_id=request.agreement_id))
-        if any(not job.is_finished for job in jobs):
-            raise Conflict(AGREEMENT_IN_USE)
-        await self._verify(request.signed)
+        try:
+            claim = self._identify(request.signed)
+        except OperatorError:
+            await self._check_agreement_free(request.agreement_id)
+            raise
+        try:
+            spec = parse_workflow(request.workflow)
+        except OperatorError:
+            await self._check_agreement_free(request.agreement_id)
+            if claim is not None:
+                await self._store.spend_nonce(claim)  # the nonce is spent, as it is on success
+            raise
         new = NewJob(
             job_id=self._new_job_id(),
             owner=Address(request.owner),
             agreement_id=request.agreement_id,
             environment=request.environment,
-            spec=parse_workflow(request.workflow),
+            spec=spec,
             chain_id=request.chain_id,
             provider_address=request.provider_address,
             valid_until=request.valid_until,
         )
-        job = await self._store.insert_job(new)  # its unique index is the real agreementId guard
+        try:
+            job = await self._store.insert_job(new, claim=claim)
+        except NonceRejected:
+            await self._check_agreement_free(request.agreement_id)
+            raise
         log.info("job_created", job_id=job.job_id, environment=job.environment, owner=job.owner)
         if self._on_accepted is not None:
             self._on_accepted()  # the scheduler looks at the queue now instead of at its next tick
         return job
 
+    async def _check_agreement_free(self, agreement_id: str) -> None:
+        """Conflict when an unfinished job has the agreementId."""
+        jobs = await self._store.find_jobs(JobFilter(agreement_id=agreement_id))
+        if any(not job.is_finished for job in jobs):
+            raise Conflict(AGREEMENT_IN_USE)
+
     async def status(self, request: FilterRequest) -> list[Job]:
         """Jobs matching every set field of the filter, oldest first."""
-        await self._verify(request.signed)
-        return await self._store.find_jobs(request.flt)
+        claim = self._identify(request.signed)
+        return await self._store.find_jobs(request.flt, claim=claim)
 
     async def stop(self, request: FilterRequest) -> list[Job]:
         """Request a stop of the matching jobs."""
-        await self._verify(request.signed)
-        return await self._stop(request.flt)
+        claim = self._identify(request.signed)
+        return await self._stop(request.flt, claim)
 
-    async def _stop(self, flt: JobFilter) -> list[Job]:
+    async def _stop(self, flt: JobFilter, claim: NonceClaim | None = None) -> list[Job]:
         """Queued jobs finish at once, claimed ones are asked to stop through the engine (its
         failure is logged: the request stays recorded)."""
-        jobs = await self._store.request_stop(flt)
+        jobs = await self._store.request_stop(flt, claim=claim)
         for job in jobs:
             if job.is_finished or job.submitted_at is None:
                 continue
@@ -139,9 +170,9 @@ class JobService:
         """Stop the matching jobs if needed, delete their results, mark them removed. A
         finished job's workflow, kept for a while to be seen, goes too (a running one's goes
         once its end is stored: the reconciler sees it removed)."""
-        await self._verify(request.signed)
+        claim = self._identify(request.signed)
         flt = request.flt
-        jobs = await self._store.find_jobs(flt)
+        jobs = await self._store.find_jobs(flt, claim=claim)
         if any(not job.is_finished for job in jobs):
             await self._stop(flt)
         removed = []
@@ -183,9 +214,9 @@ class JobService:
 
     async def result(self, request: ResultRequest) -> ResultDownload:
         """Result file number `index` of a job the caller owns."""
-        await self._verify(request.signed)
+        claim = self._identify(request.signed)
         index = request.index
-        job = await self._store.get_job(request.job_id)
+        job = await self._store.get_job(request.job_id, claim=claim)
         if job is None or job.owner.lower() != request.owner.lower():
             raise NotFound("No such job")
         if job.results_deleted_at is not None:

@@ -12,10 +12,12 @@ from decimal import Decimal
 from typing import Any, cast
 
 import psycopg
+import structlog
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from operator_argo.domain.errors import Conflict, InvalidRequest, Unavailable
+from operator_argo.domain.caller import NonceClaim
+from operator_argo.domain.errors import Conflict, InvalidRequest, NonceRejected, Unavailable
 from operator_argo.domain.job import Job, JobFilter, JobUpdate, NewJob
 from operator_argo.domain.messages import AGREEMENT_IN_USE, FILTER_REQUIRED
 from operator_argo.domain.notice import NoticeKind
@@ -23,6 +25,8 @@ from operator_argo.domain.status import FINAL_STATUSES, JobStatus, StopReason, c
 from operator_argo.store import nonces
 from operator_argo.store.database import Connection, Database
 from operator_argo.store.rows import job_from_row, new_job_params, update_params
+
+log = structlog.get_logger(__name__)
 
 # Status codes enter SQL as literals rendered from JobStatus, so the planner can match the
 # partial indexes of migration 0001 (`status NOT IN (31, 32, 70)`, `status = 1`).
@@ -56,6 +60,29 @@ WITH job AS (
 )
 SELECT * FROM job
 """
+# A signed POST /compute: the nonce claim, the job and its history row in one statement; the job
+# is inserted only when the claim was accepted (the parameters are cast: an INSERT ... SELECT
+# does not take its types from the columns). A unique violation undoes the claim too.
+_INSERT_CLAIMED = (
+    sql.SQL("""
+WITH {cte}, job AS (
+    INSERT INTO jobs (job_id, owner, agreement_id, environment, status, spec, chain_id,
+                      provider_address, valid_until)
+    SELECT %(job_id)s::text, %(owner)s::text, %(agreement_id)s::text, %(environment)s::text,
+           %(status)s::smallint, %(spec)s::jsonb, %(chain_id)s::bigint,
+           %(provider_address)s::text, %(valid_until)s::bigint
+    WHERE EXISTS (SELECT FROM claimed)
+    RETURNING *
+), history AS (
+    INSERT INTO job_status_history (job_id, status, detail)
+    SELECT job_id, status, NULL FROM job
+)
+SELECT c.n AS {column}, job.*
+FROM (SELECT count(*) AS n FROM claimed) AS c LEFT JOIN job ON TRUE
+""")
+    .format(cte=sql.SQL(nonces.CLAIMED_CTE), column=sql.Identifier(nonces.CLAIMED_COLUMN))
+    .as_string()
+)
 _HISTORY = "INSERT INTO job_status_history (job_id, status, detail) VALUES (%s, %s, %s)"
 _GET = "SELECT * FROM jobs WHERE job_id = %s"
 # GET /runningjobs: PostgreSQL renders each running job's object (the fields api/docs.py's
@@ -234,17 +261,57 @@ def _where(flt: JobFilter) -> tuple[sql.Composable, dict[str, Any]]:
     return sql.SQL(" AND ").join(parts), params
 
 
-_FIND_QUERIES: dict[tuple[bool, bool, bool], str] = {}
+_FIND_QUERIES: dict[tuple[bool, bool, bool, bool], str] = {}
+
+# A signed read: the nonce claim and the jobs in one statement; always one row at least (its
+# job columns NULL when nothing matched), so the claim's outcome is known, and no job when the
+# claim was refused.
+_CLAIMED_SELECT = sql.SQL(
+    "WITH {cte} SELECT c.n AS {column}, jobs.* FROM (SELECT count(*) AS n FROM claimed) AS c "
+    "LEFT JOIN jobs ON c.n > 0 AND {where} {order}"
+)
 
 
-def _find_query(job_id: bool, owner: bool, agreement: bool, where: sql.Composable) -> str:
+def _select(where: sql.Composable, claimed: bool) -> sql.Composable:
+    """The jobs matching `where`, oldest first; carrying the nonce claim when `claimed`."""
+    if not claimed:
+        return sql.SQL("SELECT * FROM jobs WHERE {} {}").format(where, _OLDEST_FIRST)
+    return _CLAIMED_SELECT.format(
+        cte=sql.SQL(nonces.CLAIMED_CTE),
+        column=sql.Identifier(nonces.CLAIMED_COLUMN),
+        where=where,
+        order=_OLDEST_FIRST,
+    )
+
+
+def _find_query(
+    job_id: bool, owner: bool, agreement: bool, where: sql.Composable, claimed: bool
+) -> str:
     """The SELECT of a filter shape, composed once: GET /compute is the hottest query."""
-    key = (job_id, owner, agreement)
+    key = (job_id, owner, agreement, claimed)
     query = _FIND_QUERIES.get(key)
     if query is None:
-        composed = sql.SQL("SELECT * FROM jobs WHERE {} {}").format(where, _OLDEST_FIRST)
-        query = _FIND_QUERIES[key] = composed.as_string()
+        query = _FIND_QUERIES[key] = _select(where, claimed).as_string()
     return query
+
+
+_GET_CLAIMED = _select(sql.SQL("job_id = %(job_id)s"), True).as_string()
+
+
+async def _fetch_claimed(
+    conn: Connection, query: str, params: dict[str, Any], claim: NonceClaim
+) -> list[Job]:
+    """The jobs of a statement carrying `claim`; NonceRejected when the claim was refused."""
+    cur = await conn.execute(query, params)
+    rows = await cur.fetchall()
+    if not rows or not rows[0][nonces.CLAIMED_COLUMN]:
+        raise _refused(claim)
+    return [job_from_row(row) for row in rows if row["job_id"] is not None]
+
+
+def _refused(claim: NonceClaim) -> NonceRejected:
+    log.info("nonce_rejected", signer=claim.signer, nonce=str(claim.nonce))
+    return claim.refused()
 
 
 async def _fetch_jobs(
@@ -287,10 +354,19 @@ class PostgresJobStore:
     async def ping(self) -> None:
         await self.database.ping()
 
-    async def insert_job(self, job: NewJob) -> Job:
+    def _claim_params(self, claim: NonceClaim) -> dict[str, Any]:
+        return nonces.claim_params(claim.signer, claim.nonce, self.nonce_window)
+
+    async def insert_job(self, job: NewJob, *, claim: NonceClaim | None = None) -> Job:
+        params = new_job_params(job, JobStatus.QUEUED)
         try:
             async with self.database.connection() as conn:
-                stored = await _fetch_job(conn, _INSERT, new_job_params(job, JobStatus.QUEUED))
+                if claim is None:
+                    stored = await _fetch_job(conn, _INSERT, params)
+                else:
+                    params |= self._claim_params(claim)
+                    claimed = await _fetch_claimed(conn, _INSERT_CLAIMED, params, claim)
+                    stored = claimed[0] if claimed else None
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name == ONE_ACTIVE_PER_AGREEMENT:
                 raise Conflict(AGREEMENT_IN_USE) from exc
@@ -298,15 +374,22 @@ class PostgresJobStore:
         assert stored is not None  # INSERT ... RETURNING always returns the row
         return stored
 
-    async def find_jobs(self, flt: JobFilter) -> list[Job]:
+    async def find_jobs(self, flt: JobFilter, *, claim: NonceClaim | None = None) -> list[Job]:
         where, params = _where(flt)
-        query = _find_query(bool(flt.job_id), bool(flt.owner), bool(flt.agreement_id), where)
+        shape = (bool(flt.job_id), bool(flt.owner), bool(flt.agreement_id))
+        query = _find_query(*shape, where, claim is not None)
         async with self.database.connection() as conn:
-            return await _fetch_jobs(conn, query, params)
+            if claim is None:
+                return await _fetch_jobs(conn, query, params)
+            return await _fetch_claimed(conn, query, params | self._claim_params(claim), claim)
 
-    async def get_job(self, job_id: str) -> Job | None:
+    async def get_job(self, job_id: str, *, claim: NonceClaim | None = None) -> Job | None:
         async with self.database.connection() as conn:
-            return await _fetch_job(conn, _GET, (job_id,))
+            if claim is None:
+                return await _fetch_job(conn, _GET, (job_id,))
+            params = {"job_id": job_id} | self._claim_params(claim)
+            jobs = await _fetch_claimed(conn, _GET_CLAIMED, params, claim)
+        return jobs[0] if jobs else None
 
     @contextlib.asynccontextmanager
     async def running_listing(
@@ -388,11 +471,16 @@ class PostgresJobStore:
                     waiting[row["environment"]] = waiting.get(row["environment"], 0) + int(row["n"])
         return by_status, waiting
 
-    async def request_stop(self, flt: JobFilter) -> list[Job]:
+    async def request_stop(self, flt: JobFilter, *, claim: NonceClaim | None = None) -> list[Job]:
         if flt.is_empty:  # an empty filter would stop every job of every owner
             raise InvalidRequest(FILTER_REQUIRED)
         where, params = _where(flt)
         async with self.database.transaction() as conn:
+            # A stop is rare: its claim is the transaction's first statement, not folded in.
+            if claim is not None and not await nonces.claim_nonce(
+                conn, claim.signer, claim.nonce, self.nonce_window
+            ):
+                raise _refused(claim)
             cur = await conn.execute(_STOP.format(where=where, **_STOP_ARGS), params)
             for row in await cur.fetchall():
                 if row["status"] == JobStatus.FINISHED:
@@ -470,6 +558,10 @@ class PostgresJobStore:
     async def claim_nonce(self, signer: str, nonce: int) -> bool:
         async with self.database.connection() as conn:
             return await nonces.claim_nonce(conn, signer, nonce, self.nonce_window)
+
+    async def spend_nonce(self, claim: NonceClaim) -> None:
+        if not await self.claim_nonce(claim.signer, claim.nonce):
+            raise _refused(claim)
 
     async def prune_nonces(self, batch: int = NONCE_PRUNE_BATCH) -> int:
         if self.nonce_window <= 0:

@@ -20,11 +20,23 @@ RETURNING 1 AS claimed
 """
 
 
+# The same claim as a CTE named `claimed` (one row when accepted, none when refused), for a
+# signed call's own statement to carry: the claim and the call's query are one round trip, and
+# a statement is atomic, so what the call writes is conditioned on the claim (store/jobs.py).
+CLAIMED_CTE = "claimed AS (" + _CLAIM + ")"
+# The column a carrying statement adds to every row it returns: 1 when the nonce was accepted.
+CLAIMED_COLUMN = "nonce_claimed"
+
+
+def claim_params(signer: str, nonce: int, window: int) -> dict[str, Decimal | str]:
+    """The parameters of _CLAIM and CLAIMED_CTE."""
+    return {"signer": signer.lower(), "nonce": Decimal(nonce), "window": Decimal(window)}
+
+
 async def claim_nonce(conn: Connection, signer: str, nonce: int, window: int) -> bool:
     """Record (lowercased signer, nonce); False if seen before, or, when `window` > 0, if the nonce
     is more than `window` below the signer's highest."""
-    params = {"signer": signer.lower(), "nonce": Decimal(nonce), "window": Decimal(window)}
-    cur = await conn.execute(_CLAIM, params)
+    cur = await conn.execute(_CLAIM, claim_params(signer, nonce, window))
     return await cur.fetchone() is not None
 
 

@@ -202,7 +202,7 @@ async def make_api(
         store = PostgresJobStore(database, nonce_window=settings.nonce_window)
         engine = RecordingEngine()
         results = MemoryResults()
-        auth = ProviderAuth(settings, store)
+        auth = ProviderAuth(settings)
         service = JobService(settings, store, engine, results, auth=auth)
         app = create_api(settings, service, ready=store.ping, migrate=lambda: migrate(database))
         client = await aiohttp_client(app)
