@@ -211,6 +211,10 @@ class FakeKube:
         self._watches: list[_Watch] = []
         self._watch_opened = asyncio.Condition()
         self.watch_count = 0  # watch requests served so far
+        self._transports: set[object] = set()  # every connection a request came on
+        # Filler added to a create's answer: a real server answers with the stored object
+        # (managed fields and all), so its answer may arrive after the client has its headers.
+        self.create_padding = 0
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -289,6 +293,10 @@ class FakeKube:
         """Wait until at least `count` watch requests have been served in total."""
         async with asyncio.timeout(timeout), self._watch_opened:
             await self._watch_opened.wait_for(lambda: self.watch_count >= count)
+
+    def connections(self) -> int:
+        """How many connections clients opened to the fake so far."""
+        return len(self._transports)
 
     def open_watches(self) -> int:
         return len(self._watches)
@@ -395,6 +403,7 @@ class FakeKube:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path_qs))
+        self._transports.add(request.transport)
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return _status(401, "no valid bearer token")
         for failure in self._failures:
@@ -418,6 +427,8 @@ class FakeKube:
             message = f'workflows.argoproj.io "{name}" already exists'
             return _status(409, message)
         obj = self._store(ns, self._new_object(ns, body), "ADDED")
+        if self.create_padding:
+            return web.json_response(obj | {"padding": "x" * self.create_padding}, status=201)
         return web.json_response(obj, status=201)
 
     def _found(self, request: web.Request) -> dict[str, Any] | web.Response:

@@ -183,7 +183,8 @@ class KubeClient:
     async def submit_workflow(self, namespace: str, body: Mapping[str, Any]) -> None:
         """Create a workflow whose body is plain JSON data (dicts, lists, strings, numbers,
         booleans, None), on the hot path: the body is sent without the client's sanitising walk
-        and the stored object that the server answers with is not decoded."""
+        and the stored object that the server answers with is read (keeping the connection
+        alive) but not decoded."""
         name = _map(body.get("metadata")).get("name", "")
         what = f"create workflows/{name} in {namespace}"
         token = _PLAIN_JSON.set(True)
@@ -195,8 +196,11 @@ class KubeClient:
                     )
                 )
                 try:
+                    # Read to the end either way: an answer released unread closes its
+                    # connection, and the next create pays a new TCP and TLS handshake.
+                    answer = await response.read()
                     if not 200 <= response.status < 300:
-                        text = await response.text()
+                        text = answer.decode("utf-8", "replace")
                         raise error_for_status(response.status, text, what, collection=True)
                 finally:
                     response.release()

@@ -245,3 +245,15 @@ async def test_without_proxy_or_netrc_the_session_does_not_look_for_them_per_req
     (tmp_path / "netrc").write_text("machine example login a password b\n", encoding="utf-8")
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
     assert await session_reads_environment(workflow_name("with-netrc")) is True
+
+
+async def test_submissions_keep_their_connection_alive(
+    kube_client: KubeClient, fake_kube: FakeKube
+) -> None:
+    # A create whose answer is released unread closes its connection: a new TCP (and, on a
+    # real API server, TLS) handshake for the next one. A large answer arrives in pieces.
+    fake_kube.create_padding = 1 << 20
+    before = fake_kube.connections()
+    for index in range(20):
+        await kube_client.submit_workflow(NS, workflow(workflow_name(f"kept-{index}")))
+    assert fake_kube.connections() - before <= 1
