@@ -29,6 +29,7 @@ from operator_argo.domain.notice import NoticeKind
 from operator_argo.domain.ports import Engine, JobStore
 from operator_argo.notify.sender import HttpNoticeSender
 from operator_argo.observability.logging import configure_logging
+from operator_argo.processes import ChildRole, supervise
 from operator_argo.service.janitor import Janitor
 from operator_argo.service.jobs import JobService
 from operator_argo.service.notifier import Notifier
@@ -104,22 +105,29 @@ async def _make_engine(settings: Settings, environ: Mapping[str, str]) -> Engine
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, role: ChildRole | None = None
+) -> AsyncIterator[Runtime]:
     """Start the database (embedded or external), migrate, and build every component; on exit
-    close them in reverse order (module docstring)."""
+    close them in reverse order (module docstring). A worker process (`role`, processes.py)
+    neither migrates nor sends notices, and hands accepted jobs to the primary's scheduler."""
     ensure_fast_backend()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     environ = _key_variables(settings)
     settings = resolve_environment_keys(settings, environ, generate=settings.engine == "local")
+    primary = role is None or role.primary
     async with contextlib.AsyncExitStack() as stack:
-        database = await stack.enter_async_context(open_database(settings))
+        database = await stack.enter_async_context(
+            open_database(settings, apply_migrations=primary)
+        )
         store = job_store(database, settings)
         engine = await _make_engine(settings, environ)
         stack.push_async_callback(engine.close)
         results = open_result_reader(settings)
         stack.push_async_callback(results.close)
-        notifier = await _make_notifier(settings, database, environ, stack)
+        notifier = await _make_notifier(settings, database, environ, stack) if primary else None
         scheduler = Scheduler(settings, store, engine)
+        on_accepted = scheduler.wake if role is None or role.primary else role.wake_primary
         yield Runtime(
             settings=settings,
             store=store,
@@ -130,7 +138,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 engine,
                 results,
                 auth=ProviderAuth(settings),
-                on_accepted=scheduler.wake,
+                on_accepted=on_accepted,
             ),
             scheduler=scheduler,
             reconciler=Reconciler(store, engine, results, on_finished=scheduler.wake),
@@ -210,27 +218,36 @@ def event_loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEvent
     return uvloop.new_event_loop
 
 
-async def serve(settings: Settings | None = None) -> int:
+async def serve(settings: Settings | None = None, *, role: ChildRole | None = None) -> int:
     """`operator-argo serve`: run until SIGINT/SIGTERM (exit 0) or a crashed background task
-    (exit 1, so the orchestrator sees the failure and restarts the process)."""
+    (exit 1, so the orchestrator sees the failure and restarts the process). With more than
+    one worker this process supervises the serving ones instead (processes.py); `role` is
+    that of such a child."""
     settings = settings or load_settings()
     configure_logging(settings)
+    if role is None and settings.workers > 1:
+        return await supervise(settings)
     stop = asyncio.Event()
     crashed = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    primary = role is None or role.primary
     async with (
-        open_runtime(settings) as runtime,
-        background(runtime, crashed),
+        open_runtime(settings, role=role) as runtime,
+        background(runtime, crashed) if primary else contextlib.nullcontext(),
         listening(build_app(runtime), settings),
     ):
+        if role is not None and role.primary:
+            loop.add_signal_handler(signal.SIGUSR1, runtime.scheduler.wake)  # from the workers
+            role.report_ready()
         log.info(
             "operator_listening",
             host=settings.host,
             port=settings.port,
             engine=settings.engine,
             event_loop=type(loop).__module__.partition(".")[0],  # "uvloop" or "asyncio"
+            background=primary,
         )
         await _first(stop, crashed)
         log.info("operator_stopping", crashed=crashed.is_set())

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from operator_argo import __version__
+from operator_argo.config import Settings, validate_settings
 from operator_argo.domain.errors import ConfigurationError, OperatorError
+from operator_argo.processes import ChildRole
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,9 +22,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"operator-argo {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser(
+    serve = commands.add_parser(
         "serve", help="run the HTTP API and the job engine (settings from env vars)"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="HTTP processes sharing the port (default: OPERATOR_WORKERS, 1)",
+    )
+    # A serving child started by `serve --workers N` (operator_argo/processes.py).
+    serve.add_argument("--child", choices=("primary", "worker"), help=argparse.SUPPRESS)
+    serve.add_argument("--primary-pid", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     commands.add_parser("migrate", help="apply pending database migrations and exit")
     render = commands.add_parser("render", help="print the Argo Workflow for a POST /compute body")
     render.add_argument("request", help="path of a JSON request body ('-' for stdin)")
@@ -73,6 +86,25 @@ def _render(path: str, environment: str | None) -> int:
     return 0
 
 
+def _serve_settings(settings: Settings, workers: int | None) -> Settings:
+    """`settings` with `--workers` applied (checked as the setting is)."""
+    if workers is None:
+        return settings
+    if workers < 1:
+        raise ConfigurationError("--workers must be at least 1")
+    changed = dataclasses.replace(settings, workers=workers)
+    validate_settings(changed)
+    return changed
+
+
+def _child_role(args: argparse.Namespace) -> ChildRole | None:
+    if args.child is None:
+        return None
+    return ChildRole(
+        primary=args.child == "primary", primary_pid=args.primary_pid, ready_fd=args.ready_fd
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
@@ -85,9 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from operator_argo.config import load_settings
 
         if args.command == "serve":
-            settings = load_settings()
+            settings = _serve_settings(load_settings(), args.workers)
+            role = _child_role(args)
             with asyncio.Runner(loop_factory=app.event_loop_factory(settings)) as runner:
-                return runner.run(app.serve(settings))
+                return runner.run(app.serve(settings, role=role))
         if args.command == "migrate":
             return asyncio.run(app.migrate_only())
         if args.command == "demo":

@@ -188,7 +188,8 @@ class Settings:
     max_connections: int = setting(
         "OPERATOR_MAX_CONNECTIONS",
         512,
-        "most open client connections per replica; past it a new connection gets a 503 "
+        "most open client connections per replica (shared out over its workers); past it a "
+        "new connection gets a 503 "
         "(`Retry-After: 1`) and is closed; keep it below the descriptor limit (`ulimit -n`)",
         read=integer(minimum=1),
         chart="operator.maxConnections",
@@ -200,6 +201,15 @@ class Settings:
         "a fifth less CPU per signed request with uvloop; `serve` only",
         read=choice("auto", "uvloop", "asyncio"),
         chart="operator.eventLoop",
+    )
+    workers: int = setting(
+        "OPERATOR_WORKERS",
+        1,
+        "HTTP processes sharing the port (`serve --workers` overrides); one of them also runs "
+        "the scheduler, watcher, janitor and notices; above 1 each has its own database pool "
+        "and OPERATOR_ENGINE must be `argo`; `serve` only",
+        read=integer(minimum=1),
+        chart="operator.workers",
     )
     # --- data and engine
     data_dir: Path = setting(
@@ -261,7 +271,7 @@ class Settings:
     pool_max_size: int = setting(
         "OPERATOR_POOL_MAX",
         10,
-        "most database connections per replica (at least `OPERATOR_POOL_MIN`)",
+        "most database connections per serving process (at least `OPERATOR_POOL_MIN`)",
         read=integer(minimum=1),
         chart="postgresql.poolMaxSize",
     )
@@ -607,6 +617,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client itself
+
+
+def metrics_directory() -> str | None:
+    """Where the serving processes of one replica write their metrics (processes.py), or None
+    in a process serving alone."""
+    return os.environ.get(METRICS_DIRECTORY) or None
+
+
+def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a child process: this process's, with `extra` added."""
+    return {**os.environ, **extra}
+
+
 def read_secret_env(name: str) -> str | None:
     """The value of one secret-bearing variable (an environment's `keyEnv`), read on demand so
     that it is never part of Settings or its repr."""
@@ -630,6 +654,10 @@ def validate_settings(settings: Settings) -> None:
             f"OPERATOR_KEEP_FAILED ({settings.keep_failed}) must be 0 or at least "
             f"OPERATOR_KEEP_FINISHED ({settings.keep_finished})"
         )
+    if settings.workers > 1 and settings.engine != "argo":
+        # A local job's processes belong to the process that started them: a stop or delete
+        # answered by another worker could not reach them.
+        raise ConfigurationError("OPERATOR_WORKERS above 1 needs OPERATOR_ENGINE=argo")
     if settings.signature_required and not settings.allowed_providers:
         raise ConfigurationError(
             "ALLOWED_PROVIDERS must list at least one address when SIGNATURE_REQUIRED=1"

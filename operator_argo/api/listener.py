@@ -95,11 +95,18 @@ async def listening(
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=settings.header_timeout)
     await runner.setup()
     assert runner.server is not None
-    limit = ConnectionLimit(runner.server, settings.max_connections)
+    # The replica's limit is shared out over its worker processes (processes.py), which all
+    # bind the port: the kernel spreads new connections over them.
+    shared = settings.workers > 1
+    limit = ConnectionLimit(runner.server, -(-settings.max_connections // settings.workers))
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_server(
-            limit, settings.host, settings.port if port is None else port, reuse_address=True
+            limit,
+            settings.host,
+            settings.port if port is None else port,
+            reuse_address=True,
+            reuse_port=shared or None,
         )
         try:
             host, bound = server.sockets[0].getsockname()[:2]

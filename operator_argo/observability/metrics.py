@@ -4,6 +4,11 @@ The registry is not prometheus-client's global one, so importing this module twi
 next to other libraries never collides. Callers use the small record_* / observe_* / set_*
 functions; `render_metrics()` produces the `/metrics` response body and content type.
 
+With several serving processes (processes.py) each writes its values to the directory that
+config.metrics_directory() names (prometheus-client's multiprocess mode) and `/metrics`, whichever
+process answers it, shows the replica's sums; the gauges, set only by the process running the
+background loops, show its most recent values.
+
 Label conventions: `route` is the route template (e.g. `/compute`), never the raw path, so the
 series count stays bounded; `status` of a job is its numeric Ocean status code as text ("1", "70").
 """
@@ -20,8 +25,13 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from operator_argo.config import metrics_directory
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# Read once, as prometheus-client reads it when it is first imported.
+_MULTIPROCESS_DIRECTORY = metrics_directory()
 
 # Queue waits and reconcile lag span seconds to hours; the default buckets stop at 10 s.
 _WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
@@ -44,12 +54,14 @@ JOBS_BY_STATUS = Gauge(
     "Jobs stored (not removed), by environment and Ocean status code.",
     ("environment", "status"),
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 QUEUE_DEPTH = Gauge(
     "operator_argo_queue_depth",
     "Jobs waiting for admission (status 1, not yet submitted), by environment.",
     ("environment",),
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 QUEUE_WAIT = Histogram(
     "operator_argo_queue_wait_seconds",
@@ -103,11 +115,21 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
     HTTP_DURATION.labels(route=route, method=method.upper()).observe(seconds)
 
 
+_shown_by_status: set[tuple[str, str]] = set()
+
+
 def set_jobs_by_status(counts: Mapping[tuple[str, int], int]) -> None:
     """Replace the jobs-by-status gauge with a fresh snapshot {(environment, status): count}."""
-    JOBS_BY_STATUS.clear()  # statuses absent from the snapshot must not keep stale values
-    for (environment, status), count in counts.items():
-        JOBS_BY_STATUS.labels(environment=environment, status=str(int(status))).set(count)
+    fresh = {(env, str(int(status))): count for (env, status), count in counts.items()}
+    if _MULTIPROCESS_DIRECTORY is None:
+        JOBS_BY_STATUS.clear()  # statuses absent from the snapshot must not keep stale values
+    else:
+        # Values in the shared directory cannot be cleared: a series gone shows 0 instead.
+        for environment, status in _shown_by_status - fresh.keys():
+            JOBS_BY_STATUS.labels(environment=environment, status=status).set(0)
+        _shown_by_status.update(fresh)
+    for (environment, status), count in fresh.items():
+        JOBS_BY_STATUS.labels(environment=environment, status=status).set(count)
 
 
 def set_queue_depth(environment: str, depth: int) -> None:
@@ -168,5 +190,10 @@ def record_notice(kind: str, outcome: str) -> None:
 
 
 def render_metrics() -> tuple[bytes, str]:
-    """The Prometheus text exposition of every operator_argo_* series, and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    """The Prometheus text exposition of every operator_argo_* series (of every serving process
+    of the replica), and its content type."""
+    if _MULTIPROCESS_DIRECTORY is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged, path=_MULTIPROCESS_DIRECTORY)  # type: ignore[no-untyped-call]
+    return generate_latest(merged), CONTENT_TYPE_LATEST

@@ -436,15 +436,19 @@ def test_the_listener_and_database_bounds_reach_the_server(helm: str, tmp_path: 
         "operator.bodyTimeout=7",
         "--set",
         "operator.maxConnections=64",
+        "--set",
+        "operator.workers=2",
         "--set-json",
         "postgresql.timeout=0.5",
     )
     settings = load_settings(settings_env(rendered, tmp_path))
     assert (settings.header_timeout, settings.body_timeout) == (2.5, 7.0)
     assert (settings.max_connections, settings.db_timeout) == (64, 0.5)
+    assert settings.workers == 2
     defaults = load_settings(settings_env(render(helm), tmp_path))
     assert (defaults.header_timeout, defaults.body_timeout) == (10.0, 30.0)
     assert (defaults.max_connections, defaults.db_timeout) == (512, 2.0)
+    assert defaults.workers == 1
 
 
 @pytest.mark.parametrize(
@@ -468,6 +472,7 @@ def test_the_listener_and_database_bounds_reach_the_server(helm: str, tmp_path: 
         ("replicas=2", "replicas"),
         ("operator.headerTimeout=0", "headerTimeout"),
         ("operator.maxConnections=0", "maxConnections"),
+        ("operator.workers=0", "workers"),
         ("postgresql.timeout=-1", "timeout"),
     ],
 )

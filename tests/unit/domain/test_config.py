@@ -72,6 +72,8 @@ def test_environments_from_a_yaml_file(tmp_path) -> None:
         ({"OPERATOR_ENVIRONMENTS": '[{"id": "a", "colour": 1}]'}, "colour"),
         ({"OPERATOR_STORAGE": "s3"}, "OPERATOR_S3_BUCKET"),
         ({"OPERATOR_POOL_MIN": "5", "OPERATOR_POOL_MAX": "2"}, "OPERATOR_POOL_MAX"),
+        ({"OPERATOR_WORKERS": "0"}, "OPERATOR_WORKERS"),
+        ({"OPERATOR_WORKERS": "2"}, "OPERATOR_ENGINE=argo"),  # the default engine is local
     ],
 )
 def test_bad_configuration_names_the_setting(env: dict[str, str], names: str) -> None:
