@@ -222,6 +222,7 @@ def serve(args: argparse.Namespace) -> None:
         pool_max_size=10,
         log_format="json",  # as deployed by the chart
         port=args.port,
+        workers=args.workers,  # above 1: one of several processes on the port (SO_REUSEPORT)
         event_loop=os.environ.get("OPERATOR_EVENT_LOOP", "auto"),
     )
     configure_logging(settings)
@@ -250,7 +251,7 @@ def serve(args: argparse.Namespace) -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        async with listening(app, settings, **listen_options(args)):
+        async with listening(app, settings):
             await stop.wait()
 
     # CPU time, not wall time: on a shared machine wall time counts other processes too.
@@ -265,11 +266,6 @@ def serve(args: argparse.Namespace) -> None:
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(args.profile)
-
-
-def listen_options(args: argparse.Namespace) -> dict[str, Any]:
-    """How the bench's server binds: on its own, or as one of several on one port."""
-    return {"port": args.port}
 
 
 # --- orchestration ----------------------------------------------------------------------------
@@ -452,11 +448,17 @@ def run_wrk(
 
 
 def start_server(
-    port: int, pg: dict[str, Any], provider: str, profile: str | None, memory_jobs: str | None
+    port: int,
+    pg: dict[str, Any],
+    provider: str,
+    profile: str | None,
+    memory_jobs: str | None,
+    workers: int = 1,
 ) -> list[subprocess.Popen[bytes]]:
     command = [
         sys.executable, __file__, "serve", "--port", str(port), "--pg-host", pg["host"],
         "--pg-port", str(pg["port"]), "--pg-db", pg["db"], "--provider", provider,
+        "--workers", str(workers),
     ]  # fmt: skip
     if memory_jobs:
         command += ["--memory-jobs", memory_jobs]
@@ -468,7 +470,7 @@ def start_server(
             stderr=log,
             cwd=ROOT,
         )
-        for index in range(1)
+        for index in range(workers)
     ]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -507,6 +509,7 @@ def bench(args: argparse.Namespace) -> None:
             "runs": args.runs,
             "seconds": args.seconds,
             "store": args.store,
+            "workers": args.workers,
             "load_average_before": os.getloadavg(),
         }
         for scenario in SCENARIOS:
@@ -520,7 +523,7 @@ def bench(args: argparse.Namespace) -> None:
                 profile = str(Path(args.profile).resolve() / f"{label}.prof")
             port = free_port()
             provider = address(key) if scenario.signed else ""
-            servers = start_server(port, pg, provider, profile, memory_jobs)
+            servers = start_server(port, pg, provider, profile, memory_jobs, args.workers)
             method = "POST" if scenario.kind == "start" else "GET"
             runs = []
             try:
@@ -570,6 +573,7 @@ def main() -> None:
     srv.add_argument("--provider", default="", help="the allowed provider; empty: unsigned")
     srv.add_argument("--profile")
     srv.add_argument("--memory-jobs", help="serve from an in-memory store holding these jobs")
+    srv.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     parser.add_argument("--profile", help="directory for one cProfile file per scenario")
     parser.add_argument("--output", default="bench/api_load.results.json")
     parser.add_argument(
@@ -580,6 +584,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--only", action="append", help='a scenario by name, e.g. "GET /compute c=16"'
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes on one port (SO_REUSEPORT)"
     )
     parser.add_argument("--runs", type=int, default=RUNS, help="runs per scenario (median)")
     parser.add_argument("--seconds", type=int, default=SECONDS, help="length of one run")
