@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 
 STOP_TIMEOUT = 20.0  # seconds children get to stop before they are killed
 READY_TIMEOUT = 300.0  # seconds the primary gets to listen (it may start the database)
+RESTART_DELAY = 0.5  # seconds before a worker that exited is replaced
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -81,12 +82,18 @@ class Supervisor:
             )
         finally:
             os.close(write_end)  # the pipe reads end-of-file when the primary ends early
+        reader = asyncio.StreamReader()
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb", buffering=0)
+        )
         try:
-            ready = await asyncio.wait_for(asyncio.to_thread(os.read, read_end, 1), READY_TIMEOUT)
+            ready = await asyncio.wait_for(reader.read(1), READY_TIMEOUT)
+        except TimeoutError:
+            ready = b""
         finally:
-            os.close(read_end)
+            transport.close()
         if not ready:
-            raise RuntimeError("the primary process ended before it listened")
+            raise RuntimeError("the primary process ended or did not listen in time")
         log.info("serving_process_started", pid=primary.pid, primary=True)
         return primary
 
@@ -123,6 +130,7 @@ class Supervisor:
                         await self.stop_all()
                         return ended.returncode or 1
                     log.warning("worker_replaced", pid=ended.pid, code=ended.returncode)
+                    await asyncio.sleep(RESTART_DELAY)  # a worker failing at once must not spin
                     await self._start_worker(primary.pid)
         finally:
             stopped.cancel()

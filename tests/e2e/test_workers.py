@@ -136,3 +136,17 @@ async def test_workers_share_one_port_sum_their_metrics_and_schedule_each_job_on
     assert not psutil.pid_exists(victim)
     for pid in roles:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_primary_that_cannot_start_ends_the_parent_with_an_error(
+    operator_process: Callable[..., subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    proc = operator_process(
+        OPERATOR_ENGINE="argo",
+        OPERATOR_WORKERS="2",
+        KUBECONFIG=str(tmp_path / "missing-kubeconfig"),
+    )
+    assert proc.wait(timeout=60) == 1
+    log = proc.log_path.read_text()  # type: ignore[attr-defined]
+    assert "primary_process_failed" in log
+    assert "serving_process_started" not in log  # no worker was started for it
