@@ -319,6 +319,13 @@ UPDATE jobs SET status = 40, submitted_at = now(), workflow_name = 'c2d-' || job
     algorithm_started_at = now()
 WHERE job_id = ANY(%(ids)s)
 """
+# The newest queued jobs (those POST scenarios added; the seeded ones are older) removed.
+_TRIM = """
+DELETE FROM jobs WHERE job_id IN (
+    SELECT job_id FROM jobs WHERE status = 1 AND submitted_at IS NULL
+    ORDER BY date_created DESC, seq DESC LIMIT %(n)s
+)
+"""
 # More queued jobs, copies of one stored job (the environments scenario at 50,000 unfinished).
 _GROW = """
 INSERT INTO jobs (job_id, owner, agreement_id, environment, status, spec)
@@ -328,13 +335,17 @@ FROM (SELECT * FROM jobs WHERE status = 1 LIMIT 1) AS template, generate_series(
 
 
 async def grow(conninfo: str, unfinished: int) -> None:
-    """Add queued jobs until the store holds `unfinished` unfinished jobs."""
+    """Add or remove queued jobs until the store holds `unfinished` unfinished jobs: the jobs a
+    POST scenario queued go again, so a later listing lists the scenario's count."""
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
         cur = await conn.execute("SELECT count(*) FROM jobs WHERE status NOT IN (31, 32, 70)")
         row = await cur.fetchone()
         missing = unfinished - (row[0] if row else 0)
         if missing > 0:
             await conn.execute(_GROW, {"n": missing})
+        elif missing < 0:
+            await conn.execute(_TRIM, {"n": -missing})
+        if missing:
             await conn.execute("VACUUM ANALYZE jobs")
 
 
