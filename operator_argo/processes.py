@@ -66,7 +66,9 @@ class Supervisor:
     async def _spawn(
         self, *role: str, pass_fds: tuple[int, ...] = ()
     ) -> asyncio.subprocess.Process:
-        command = [sys.executable, "-m", "operator_argo.cli", "serve", *role]
+        # `--workers` too: the children bind the port as one of several whatever set the count.
+        workers = ("--workers", str(self._workers))
+        command = [sys.executable, "-m", "operator_argo.cli", "serve", *workers, *role]
         child = await asyncio.create_subprocess_exec(
             *command, env=self._environment, pass_fds=pass_fds
         )

@@ -22,8 +22,8 @@ class JobStore(Protocol):
         """Store a queued job; raises Conflict when an unfinished job has its agreementId.
 
         With a `claim`, the nonce is claimed in the same statement (methods taking `claim` all
-        do): atomically, durably, once; a refused claim raises NonceRejected and stores nothing,
-        a Conflict leaves the nonce unclaimed."""
+        do; a stop, in the same transaction): atomically, durably, once; a refused claim raises
+        NonceRejected and stores nothing, a Conflict leaves the nonce unclaimed."""
 
     async def find_jobs(self, flt: JobFilter, *, claim: NonceClaim | None = None) -> list[Job]:
         """Jobs matching every set field of `flt`, oldest first."""

@@ -66,11 +66,11 @@ def operator_process(
     port = free_port()
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(**extra_env: str) -> subprocess.Popen[bytes]:
+    def start(*args: str, **extra_env: str) -> subprocess.Popen[bytes]:
         log_path = settings.data_dir.parent / f"serve-{len(started)}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "operator_argo.cli", "serve"],
+                [sys.executable, "-m", "operator_argo.cli", "serve", *args],
                 env=serve_env(settings, port) | extra_env,
                 cwd=ROOT,
                 stdout=log,

@@ -79,8 +79,9 @@ async def test_workers_share_one_port_sum_their_metrics_and_schedule_each_job_on
     operator_process: Callable[..., subprocess.Popen[bytes]], fake_kube: FakeKube, tmp_path: Path
 ) -> None:
     proc = operator_process(
+        "--workers",
+        str(WORKERS),
         OPERATOR_ENGINE="argo",
-        OPERATOR_WORKERS=str(WORKERS),
         KUBECONFIG=str(fake_kube.write_kubeconfig(tmp_path / "kubeconfig")),
         OPERATOR_ENVIRONMENTS=json.dumps(
             [{"id": NS, "namespace": NS, "maxJobs": JOBS + 1, "maxJobDuration": 600}]
