@@ -247,6 +247,7 @@ async def test_without_proxy_or_netrc_the_session_does_not_look_for_them_per_req
     assert await session_reads_environment(workflow_name("with-netrc")) is True
 
 
+@pytest.mark.kube_fake_only  # counts the fake's connections; the real server's are in the bench
 async def test_submissions_keep_their_connection_alive(
     kube_client: KubeClient, fake_kube: FakeKube
 ) -> None:
