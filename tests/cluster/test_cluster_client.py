@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,13 +31,15 @@ async def collect(
     client: KubeClient, since: str, count: int, *, timeout: int = 10
 ) -> list[WatchEvent]:
     events: list[WatchEvent] = []
-    async for event in client.watch_workflows(
+    stream = client.watch_workflows(
         NS, label_selector=MANAGED, resource_version=since, timeout_seconds=timeout
-    ):
-        if event.type != "BOOKMARK":
-            events.append(event)
-        if len(events) == count:
-            break
+    )
+    async with contextlib.aclosing(stream):  # leaving early releases the watch's connection now
+        async for event in stream:
+            if event.type != "BOOKMARK":
+                events.append(event)
+            if len(events) == count:
+                break
     return events
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
@@ -98,12 +99,13 @@ async def test_operator_account_does_its_whole_job(operator_client: KubeClient) 
         JOBS_NS, label_selector=MANAGED, resource_version=listed.resource_version, timeout_seconds=5
     )
     await patch
-    async for event in watched:
-        if event.type == "MODIFIED":
-            assert event.object["spec"]["shutdown"] == "Stop"
-            break
-    else:
-        raise AssertionError("the watch ended without the patch")
+    async with contextlib.aclosing(watched):  # leaving early releases the watch's connection now
+        async for event in watched:
+            if event.type == "MODIFIED":
+                assert event.object["spec"]["shutdown"] == "Stop"
+                break
+        else:
+            raise AssertionError("the watch ended without the patch")
 
     await client.delete_workflow(JOBS_NS, "c2d-r1")
     with pytest.raises(NotFound):
