@@ -38,6 +38,12 @@ class TerminationSchema(Schema):
     OOMKilled = fields.Boolean()
 
 
+class StatusChangeSchema(Schema):
+    status = fields.Integer(required=True)
+    statusText = fields.String(required=True)
+    at = fields.String(required=True, metadata={"description": "epoch seconds"})
+
+
 class StatusSchema(Schema):
     """A job's status object."""
 
@@ -58,6 +64,18 @@ class StatusSchema(Schema):
     inputDID = fields.List(fields.String(), required=True)
     terminationDetails = fields.Nested(TerminationSchema, allow_none=True)
     algorithmStartedAt = fields.String(allow_none=True)
+    error = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "why a finished job failed or was cut short (which input returned "
+            "what, an image that could not be pulled, the time limit, a stop, out of memory); "
+            "null while it runs and when it ran through; never a URL, key or secret"
+        },
+    )
+    statusHistory = fields.List(
+        fields.Nested(StatusChangeSchema),
+        metadata={"description": "every status the job reached, oldest first"},
+    )
 
 
 class RunningJobSchema(Schema):

@@ -9,6 +9,7 @@ from typing import Any
 from operator_argo import __version__
 from operator_argo.config import Settings
 from operator_argo.domain.job import Job, epoch_text
+from operator_argo.domain.story import public_error
 from operator_argo.service.environments import EnvironmentState
 
 
@@ -31,8 +32,20 @@ def _identity(job: Job) -> dict[str, Any]:
     }
 
 
+def _history(job: Job) -> list[dict[str, Any]]:
+    return [
+        {
+            "status": int(change.status),
+            "statusText": change.status.text,
+            "at": epoch_text(change.at),
+        }
+        for change in job.history or ()
+    ]
+
+
 def status_object(job: Job) -> dict[str, Any]:
-    """The status object of GET/PUT/POST /compute. Results never carry their storage key."""
+    """The status object of GET/PUT/POST /compute. Results never carry their storage key; the
+    extra keys `error` and `statusHistory` tell the job's story (domain/story.py)."""
     results: Any = ""
     if job.results is not None:
         results = [
@@ -51,6 +64,8 @@ def status_object(job: Job) -> dict[str, Any]:
         "algorithmStartedAt": None
         if job.algorithm_started_at is None
         else epoch_text(job.algorithm_started_at),
+        "error": public_error(job),
+        "statusHistory": _history(job),
     }
 
 

@@ -112,6 +112,14 @@ class TerminationDetails:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class StatusChange:
+    """One entry of a job's status history: the status it reached, and when."""
+
+    status: JobStatus
+    at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class NewJob:
     """A validated, authenticated request to start a job, before it is stored."""
 
@@ -149,6 +157,8 @@ class Job:
     algorithm_started_at: dt.datetime | None = None
     results_deleted_at: dt.datetime | None = None
     error: str | None = None  # why the job ended abnormally, for operators
+    # Loaded by the status queries only (None elsewhere), so it takes no part in equality.
+    history: tuple[StatusChange, ...] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def algo_did(self) -> str:

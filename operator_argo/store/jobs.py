@@ -37,6 +37,18 @@ _UNCLAIMED = sql.SQL("(status = {} AND submitted_at IS NULL)").format(
     sql.Literal(int(JobStatus.QUEUED))
 )
 _OLDEST_FIRST = sql.SQL("ORDER BY date_created, seq")
+# A job's columns with its status history beside them, in the same statement (a correlated
+# subquery on the history's (job_id, id) index): a status call stays one round trip.
+HISTORY_COLUMN = (
+    "(SELECT json_agg(json_build_object('status', h.status, 'at', h.at) ORDER BY h.id) "
+    "FROM job_status_history h WHERE h.job_id = jobs.job_id) AS history"
+)
+_WITH_HISTORY = sql.SQL("SELECT jobs.*, {} FROM jobs").format(sql.SQL(HISTORY_COLUMN))
+# The history of a job just inserted (`job`, NULL when no row was): its first entry only.
+_NEW_HISTORY = (
+    "CASE WHEN job.job_id IS NULL THEN NULL ELSE json_build_array("
+    "json_build_object('status', job.status, 'at', job.date_created)) END AS history"
+)
 
 ONE_ACTIVE_PER_AGREEMENT = "jobs_one_unfinished_per_agreement"  # unique index of migration 0001
 NONCE_PRUNE_BATCH = 10_000  # nonces deleted per statement by prune_nonces
@@ -58,8 +70,8 @@ WITH job AS (
     INSERT INTO job_status_history (job_id, status, detail)
     SELECT job_id, status, NULL FROM job
 )
-SELECT * FROM job
-"""
+SELECT job.*, {history} FROM job
+""".format(history=_NEW_HISTORY)
 # A signed POST /compute: the nonce claim, the job and its history row in one statement; the job
 # is inserted only when the claim was accepted (the parameters are cast: an INSERT ... SELECT
 # does not take its types from the columns). A unique violation undoes the claim too.
@@ -77,10 +89,14 @@ WITH {cte}, job AS (
     INSERT INTO job_status_history (job_id, status, detail)
     SELECT job_id, status, NULL FROM job
 )
-SELECT c.n AS {column}, job.*
+SELECT c.n AS {column}, job.*, {history}
 FROM (SELECT count(*) AS n FROM claimed) AS c LEFT JOIN job ON TRUE
 """)
-    .format(cte=sql.SQL(nonces.CLAIMED_CTE), column=sql.Identifier(nonces.CLAIMED_COLUMN))
+    .format(
+        cte=sql.SQL(nonces.CLAIMED_CTE),
+        column=sql.Identifier(nonces.CLAIMED_COLUMN),
+        history=sql.SQL(_NEW_HISTORY),
+    )
     .as_string()
 )
 _HISTORY = "INSERT INTO job_status_history (job_id, status, detail) VALUES (%s, %s, %s)"
@@ -267,7 +283,8 @@ _FIND_QUERIES: dict[tuple[bool, bool, bool, bool], str] = {}
 # job columns NULL when nothing matched), so the claim's outcome is known, and no job when the
 # claim was refused.
 _CLAIMED_SELECT = sql.SQL(
-    "WITH {cte} SELECT c.n AS {column}, jobs.* FROM (SELECT count(*) AS n FROM claimed) AS c "
+    "WITH {cte} SELECT c.n AS {column}, jobs.*, {history} "
+    "FROM (SELECT count(*) AS n FROM claimed) AS c "
     "LEFT JOIN jobs ON c.n > 0 AND {where} {order}"
 )
 
@@ -275,8 +292,9 @@ _CLAIMED_SELECT = sql.SQL(
 def _select(where: sql.Composable, claimed: bool) -> sql.Composable:
     """The jobs matching `where`, oldest first; carrying the nonce claim when `claimed`."""
     if not claimed:
-        return sql.SQL("SELECT * FROM jobs WHERE {} {}").format(where, _OLDEST_FIRST)
+        return sql.SQL("{} WHERE {} {}").format(_WITH_HISTORY, where, _OLDEST_FIRST)
     return _CLAIMED_SELECT.format(
+        history=sql.SQL(HISTORY_COLUMN),
         cte=sql.SQL(nonces.CLAIMED_CTE),
         column=sql.Identifier(nonces.CLAIMED_COLUMN),
         where=where,
@@ -489,7 +507,7 @@ class PostgresJobStore:
                     if row["environment"] in self.notify_finish:
                         notice = (row["job_id"], NoticeKind.FINISH.value, int(JobStatus.FINISHED))
                         await conn.execute(_NOTICE, notice)
-            query = sql.SQL("SELECT * FROM jobs WHERE {} {}").format(where, _OLDEST_FIRST)
+            query = sql.SQL("{} WHERE {} {}").format(_WITH_HISTORY, where, _OLDEST_FIRST)
             return await _fetch_jobs(conn, query, params)
 
     async def mark_removed(self, job_id: str) -> Job | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from operator_argo.domain.job import (
     JobSpec,
     JobUpdate,
     NewJob,
+    StatusChange,
     TerminationDetails,
     results_from_list,
     results_to_list,
@@ -80,6 +82,17 @@ def status_from_code(code: int) -> JobStatus:
     return _STATUS_BY_CODE[code]
 
 
+def history_from_json(entries: list[Mapping[str, Any]] | None) -> tuple[StatusChange, ...]:
+    """The `history` column of the status queries: json_agg of {status, at} (at in ISO 8601)."""
+    return tuple(
+        StatusChange(
+            status=status_from_code(int(entry["status"])),
+            at=dt.datetime.fromisoformat(str(entry["at"])),
+        )
+        for entry in entries or ()
+    )
+
+
 def job_from_row(row: Mapping[str, Any]) -> Job:
     """The domain Job of one `jobs` row."""
     termination = row["termination"]
@@ -105,6 +118,7 @@ def job_from_row(row: Mapping[str, Any]) -> Job:
         algorithm_started_at=row["algorithm_started_at"],
         results_deleted_at=row["results_deleted_at"],
         error=row["error"],
+        history=history_from_json(row["history"]) if "history" in row else None,
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from operator_argo.domain.errors import Conflict, InvalidRequest
-from operator_argo.domain.job import JobFilter, JobUpdate, NewJob
+from operator_argo.domain.job import JobFilter, JobUpdate, NewJob, StatusChange
 from operator_argo.domain.status import JobStatus, StopReason
 from operator_argo.store.jobs import PostgresJobStore
 from tests.kit.store import claim_next
@@ -41,6 +41,24 @@ async def test_insert_round_trips_every_field(
     assert stored.results is None and stored.date_finished is None and not stored.removed
     assert stored.date_created.tzinfo is not None
     assert await job_store.status_history(new.job_id) == [(1, stored.date_created)]
+    assert stored.history == (StatusChange(status=JobStatus.QUEUED, at=stored.date_created),)
+    assert fetched is not None and fetched.history is None  # only status queries load it
+
+
+async def test_status_queries_bring_the_history_in_the_same_statement(
+    job_store: PostgresJobStore, make_job: MakeJob
+) -> None:
+    job = await job_store.insert_job(make_job())
+    await claim_next(job_store, job.environment, 10)
+    for status in (JobStatus.CONFIGURING, JobStatus.RUNNING):
+        assert await job_store.apply_update(job.job_id, JobUpdate(status=status)) is not None
+    (found,) = await job_store.find_jobs(JobFilter(job_id=job.job_id))
+    stored = await job_store.status_history(job.job_id)
+    assert found.history == tuple(
+        StatusChange(status=JobStatus(code), at=at) for code, at in stored
+    )
+    (stopped,) = await job_store.request_stop(JobFilter(job_id=job.job_id))
+    assert [change.status for change in stopped.history or ()] == [1, 20, 40]
 
 
 async def test_get_unknown_job_is_none(job_store: PostgresJobStore) -> None:
