@@ -27,6 +27,7 @@ _ENV_FIELDS: dict[str, tuple[str, type]] = {
     "maxJobDuration": ("max_job_duration", int),
     "namespace": ("namespace", str),
     "allowNetwork": ("allow_network", bool),
+    "refuseLocalUrls": ("refuse_local_urls", bool),
 }
 
 

@@ -4,10 +4,11 @@ status the routes answer, so that a request the document calls valid is never re
 
 Each route's parameters come from its declared shape (wire/shapes.py) and the workflow's schemas
 from the stage's declarations (wire/stage_schema.py), the same declarations the parsers walk.
-What the server's settings decide is added here: the environments (and the chains each
-accepts) and whether signatures are checked at all. One rule has no schema form and is stated in
-words: an agreementId already used by an unfinished job is a 400 (the contract's). Responses
-are documented by the handlers' decorators (docs.py); this adds the errors.
+What the server's settings decide is added here: the environments (the chains each accepts, and
+the URLs of an environment that refuses local addresses) and whether signatures are checked at
+all. Two rules have no schema form and are stated in words: an agreementId already used by an
+unfinished job is a 400 (the contract's), and so is a validUntil already past (preflight).
+Responses are documented by the handlers' decorators (docs.py); this adds the errors.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.messages import AGREEMENT_IN_USE
+from operator_argo.wire.preflight import VALID_UNTIL_PAST, url_overlay
 from operator_argo.wire.shapes import (
     CHAIN,
     FILTER,
@@ -58,8 +60,11 @@ def _schemas(shape: Shape, settings: Settings, *, in_query: bool) -> dict[str, S
 
 
 def _chain_choice(env: Environment) -> Schema:
-    """The environment `env` with a chainId it accepts (absent, null or "" included)."""
+    """The environment `env` with a chainId it accepts (absent, null or "" included), and for
+    one that refuses local addresses, URLs that name none."""
     branch: Schema = {"properties": {"environment": {"enum": [env.id]}}}
+    if env.refuse_local_urls:
+        branch["properties"]["workflow"] = url_overlay()
     if env.allowed_chain_ids is not None:
         chains = sorted(set(env.allowed_chain_ids))
         spelled = "|".join(f"0{{0,{MAX_DIGITS - len(str(c))}}}{c}" for c in chains)
@@ -80,7 +85,14 @@ def start_request(settings: Settings) -> Schema:
     return {
         "type": "object",
         "required": [p.name for p in START if p.required],
-        "description": f"An agreementId used by an unfinished job is a 400 ({AGREEMENT_IN_USE})",
+        "description": (
+            f"An agreementId used by an unfinished job is a 400 ({AGREEMENT_IN_USE}), and so "
+            f"is a validUntil that is not in the future ({VALID_UNTIL_PAST}). Preflight: what "
+            "cannot work is refused with a 400 before it is queued; each rule is stated where "
+            "it applies (the image, tag and checksum, the entrypoint, the algorithm's and each "
+            "input's sources, http(s) URLs, one instance, and in environments that say so, no "
+            "loopback, link-local or metadata address)"
+        ),
         "properties": properties,
         "anyOf": [_chain_choice(env) for env in settings.environments],
     }

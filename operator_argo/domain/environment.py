@@ -67,6 +67,8 @@ class Environment:
     max_job_duration: int = 3600  # seconds the algorithm may run
     allowed_chain_ids: tuple[int, ...] | None = None
     allow_network: bool = False  # may the algorithm reach the network
+    # Refuse jobs whose input or algorithm URLs name a loopback, link-local or metadata address.
+    refuse_local_urls: bool = False
     key: KeySource = dataclasses.field(default_factory=KeySource)
     consumer_address: str = ""  # derived from the key at start-up, never the key itself
     filter: FilterStep | None = None  # the filtering step, if the environment has one

@@ -33,6 +33,7 @@ from operator_argo.service.environments import (
     environment_states,
     find_environment,
 )
+from operator_argo.wire.preflight import check_environment, check_valid_until
 from operator_argo.wire.shapes import FilterRequest, Page, ResultRequest, Signed, StartRequest
 from operator_argo.wire.stage import parse_workflow
 
@@ -86,12 +87,15 @@ class JobService:
 
     async def start(self, request: StartRequest) -> Job:
         """Queue a job (status 1), refusing in the contract's order: the environment accepts the
-        chain, no unfinished job has the agreementId, the signature and nonce, the stage.
+        chain, no unfinished job has the agreementId, the signature and nonce, the stage (its
+        preflight rules included: wire/preflight.py).
 
         A call that passes costs one statement (claim, insert, history: its unique index is the
         agreementId guard); only a refused one looks the agreement up, so that an agreement in
         use still wins over a bad signature, nonce or stage."""
-        find_environment(self._settings.environments, request.environment, request.chain_id)
+        environment = find_environment(
+            self._settings.environments, request.environment, request.chain_id
+        )
         try:
             claim = self._identify(request.signed)
         except OperatorError:
@@ -99,6 +103,8 @@ class JobService:
             raise
         try:
             spec = parse_workflow(request.workflow)
+            check_environment(spec, environment)
+            check_valid_until(request.valid_until, self._clock.now().timestamp())
         except OperatorError:
             await self._check_agreement_free(request.agreement_id)
             if claim is not None:

@@ -52,7 +52,11 @@ START: Shape = (
     dataclasses.replace(NONCE, required=True, doc="used once per signer; may have 19 digits"),
     Param("chainId", Integer()),
     Param("providerAddress", TEXT),
-    Param("validUntil", Integer(integral_floats=True), doc="unix seconds"),
+    Param(
+        "validUntil",
+        Integer(integral_floats=True),
+        doc="unix seconds; one that is not in the future is a 400 (preflight)",
+    ),
 )
 """POST /compute (a JSON body)."""
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from operator_argo.domain.errors import InvalidRequest
 from operator_argo.domain.job import (
@@ -16,6 +24,9 @@ from operator_argo.domain.job import (
     RemoteSource,
 )
 from operator_argo.domain.messages import MULTIPLE_STAGES, missing_in_stage
+from operator_argo.wire import preflight
+from operator_argo.wire.preflight import Pattern
+from operator_argo.wire.values import Schema as JsonSchema
 from operator_argo.wire.values import is_storable
 
 MAX_URI = 4096  # entrypoints, URIs, endpoints
@@ -28,6 +39,7 @@ _ID = validate.Length(min=1, max=MAX_ID)
 
 class _Lenient(Schema):
     DESCRIPTION: ClassVar[str] = ""  # what the document says of the object, if anything
+    SOURCES: ClassVar[list[JsonSchema]] = []  # preflight: the object needs one of these (anyOf)
 
     class Meta:
         unknown = EXCLUDE
@@ -37,36 +49,50 @@ NOT_TEXT = "must be text without NUL characters"
 
 
 class Text(fields.String):
-    """A string that is stored: PostgreSQL must be able to hold it (no NUL, no lone surrogate)."""
+    """A string that is stored: PostgreSQL must be able to hold it (no NUL, no lone surrogate);
+    with a `pattern`, one of the preflight rules (preflight.py) it must also match."""
+
+    def __init__(self, *, pattern: Pattern | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pattern = pattern
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text: str = super()._deserialize(value, attr, data, **kwargs)
         if not is_storable(text):
             raise ValidationError(NOT_TEXT)
+        if self.pattern is not None and not self.pattern.matches(text):
+            raise ValidationError(self.pattern.message)
         return text
 
 
 class UrlList(fields.Field):
-    """A list of URL strings; a single string or null is accepted too (the provider sends both)."""
+    """A list of http(s) URLs; a single one, null or "" (none) is accepted too (providers send
+    each of them)."""
 
-    DESCRIPTION = "one URL, a list of them, or null"
+    DESCRIPTION = 'one http(s) URL, a list of them, or null or "" for none'
+    URL = preflight.HTTP_URL
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if value is None:
+        if value is None or value == "":
             return ()
         urls = [value] if isinstance(value, str) else value
         if not isinstance(urls, list) or not all(isinstance(item, str) for item in urls):
             raise ValidationError("must be a list of URL strings")
         if not all(is_storable(url) for url in urls):
             raise ValidationError(NOT_TEXT)
+        if not all(self.URL.matches(url) for url in urls):
+            raise ValidationError(self.URL.message)
         return tuple(urls)
 
 
 class BoundedInteger(fields.Integer):
     """A JSON integer within bounds: never a boolean, a float or a string of digits."""
 
-    def __init__(self, *, minimum: int, maximum: int = INT32, **kwargs: Any) -> None:
-        super().__init__(strict=True, validate=validate.Range(min=minimum, max=maximum), **kwargs)
+    def __init__(
+        self, *, minimum: int, maximum: int = INT32, error: str | None = None, **kwargs: Any
+    ) -> None:
+        bounds = validate.Range(min=minimum, max=maximum, error=error)
+        super().__init__(strict=True, validate=bounds, **kwargs)
 
     def _validated(self, value: Any) -> int:
         if isinstance(value, bool):
@@ -123,19 +149,29 @@ class InputSchema(_Lenient):
     """One dataset. Without an `id` (ocean-node sends url inputs so) its folder is named after
     its index."""
 
-    DESCRIPTION = "without an id, its files land in /data/inputs/<index>"
+    DESCRIPTION = (
+        f"without an id, its files land in /data/inputs/<index>; preflight: {preflight.NO_FILES}"
+    )
+    SOURCES = preflight.INPUT_SOURCES
 
     index = BoundedInteger(minimum=0, load_default=None, allow_none=True)
     id = Text(load_default=None, allow_none=True, validate=_ID)
     url = UrlList(load_default=(), allow_none=True)
     remote = RemoteField(InputRemoteSchema, load_default=None, allow_none=True)
 
+    @validates_schema
+    def has_files(self, data: dict[str, Any], **_: Any) -> None:
+        if not preflight.has_input_source(data):
+            raise ValidationError(preflight.NO_FILES)
+
 
 class ContainerSchema(_Lenient):
-    entrypoint = Text(required=True, validate=_TEXT)
-    image = Text(required=True, validate=_ID)
-    tag = Text(load_default="latest", validate=validate.Length(max=MAX_TAG))
-    checksum = Text(load_default="", validate=validate.Length(max=MAX_TAG))
+    entrypoint = Text(required=True, validate=_TEXT, pattern=preflight.ENTRYPOINT)
+    image = Text(required=True, validate=_ID, pattern=preflight.IMAGE)
+    tag = Text(load_default="latest", validate=validate.Length(max=MAX_TAG), pattern=preflight.TAG)
+    checksum = Text(
+        load_default="", validate=validate.Length(max=MAX_TAG), pattern=preflight.CHECKSUM
+    )
 
     @post_load
     def to_domain(self, data: dict[str, Any], **_: Any) -> ContainerSpec:
@@ -143,6 +179,9 @@ class ContainerSchema(_Lenient):
 
 
 class AlgorithmSchema(_Lenient):
+    DESCRIPTION = f"preflight: {preflight.NO_SOURCE}"
+    SOURCES = preflight.ALGORITHM_SOURCES
+
     id = Text(load_default=None, allow_none=True, validate=validate.Length(max=MAX_ID))
     rawcode = Text(load_default="", allow_none=True)
     url = UrlList(load_default=(), allow_none=True)
@@ -150,6 +189,11 @@ class AlgorithmSchema(_Lenient):
     container = fields.Nested(ContainerSchema, required=True)
     algocustomdata = fields.Raw(load_default=None, allow_none=True)
     algouserdata = fields.Raw(load_default=None, allow_none=True)
+
+    @validates_schema
+    def has_source(self, data: dict[str, Any], **_: Any) -> None:
+        if not preflight.has_algorithm_source(data):
+            raise ValidationError(preflight.NO_SOURCE)
 
     @post_load
     def to_domain(self, data: dict[str, Any], **_: Any) -> AlgorithmSpec:
@@ -168,9 +212,9 @@ class AlgorithmSchema(_Lenient):
 class ComputeSchema(_Lenient):
     """Advisory hints: one instance runs, within the environment's own time limit."""
 
-    DESCRIPTION = "advisory"
+    DESCRIPTION = "advisory, but for Instances: one instance runs"
 
-    Instances = BoundedInteger(minimum=1, load_default=1)
+    Instances = BoundedInteger(minimum=1, maximum=1, load_default=1, error=preflight.ONE_INSTANCE)
     namespace = Text(load_default=None, allow_none=True, validate=_TEXT)
     maxtime = BoundedInteger(minimum=0, load_default=None, allow_none=True)
 
@@ -212,6 +256,8 @@ def first_error(messages: Any, path: str = "") -> str:
     """The first message of a marshmallow error tree, prefixed with its dotted field path."""
     if isinstance(messages, dict):
         key, value = next(iter(messages.items()))
+        if key == "_schema":  # a rule on the object itself: named by the object's path
+            return first_error(value, path)
         return first_error(value, f"{path}.{key}" if path else str(key))
     if isinstance(messages, list) and messages:
         return first_error(messages[0], path)

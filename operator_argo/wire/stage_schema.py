@@ -18,7 +18,7 @@ from operator_argo.wire.stage import (
     Text,
     UrlList,
 )
-from operator_argo.wire.values import NO_NUL, Schema
+from operator_argo.wire.values import NO_NUL, Schema, optional
 
 COMPONENTS = "#/components/schemas/"
 
@@ -37,7 +37,10 @@ def _bounds(field: fields.Field, kind: type[Any]) -> list[Any]:
 
 
 def _text(field: Text) -> Schema:
-    schema: Schema = {"type": "string", "pattern": NO_NUL}
+    pattern = field.pattern.text if field.pattern is not None else NO_NUL
+    schema: Schema = {"type": "string", "pattern": pattern}
+    if field.pattern is not None:
+        schema["description"] = field.pattern.message
     for length in _bounds(field, validate.Length):
         if length.min is not None:
             schema["minLength"] = length.min
@@ -70,9 +73,12 @@ def field_schema(field: fields.Field) -> Schema:
     elif isinstance(field, fields.List):
         schema = {"type": "array", "items": field_schema(field.inner)}
     elif isinstance(field, UrlList):
-        url = {"type": "string", "pattern": NO_NUL}
+        url = {"type": "string", "pattern": field.URL.text}
         schema = {
-            "anyOf": [url, {"type": "array", "items": url}],
+            "anyOf": [
+                {"type": "string", "pattern": optional(field.URL.text)},
+                {"type": "array", "items": url},
+            ],
             "description": UrlList.DESCRIPTION,
         }
     elif isinstance(field, BoundedInteger):
@@ -95,6 +101,8 @@ def object_schema(schema: type[Marshmallow]) -> Schema:
     described: Schema = {"type": "object"}
     if description := getattr(schema, "DESCRIPTION", ""):
         described["description"] = description
+    if sources := getattr(schema, "SOURCES", []):
+        described["anyOf"] = sources
     required = [f.data_key or name for name, f in declared.items() if f.required]
     if required:
         described["required"] = required

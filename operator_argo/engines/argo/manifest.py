@@ -23,6 +23,7 @@ from operator_argo.domain.errors import NotFound
 from operator_argo.domain.messages import ENVIRONMENT_INVALID
 from operator_argo.engines.argo.builder import build_workflow
 from operator_argo.engines.argo.builder_request import job_from_request
+from operator_argo.wire.preflight import check_environment, check_valid_until
 
 REGENERATE = "python -m operator_argo.engines.argo.manifest --write templates/"
 RENDER_JOB_ID = "0123456789abcdef0123456789abcdef"
@@ -142,13 +143,16 @@ def render_workflow(
     job_id: str = RENDER_JOB_ID,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """The workflow the operator would submit for a POST /compute body (no I/O)."""
+    """The workflow the operator would submit for a POST /compute body at `now` (no I/O); a
+    body it would refuse (preflight included) is refused here too."""
     now = now or dt.datetime.now(dt.UTC)
     body = {key: value for key, value in request_json.items() if key != "_comment"}
     job = job_from_request(body, job_id=job_id, now=now)
     environment = settings.environment(job.environment)
     if environment is None:
         raise NotFound(ENVIRONMENT_INVALID)
+    check_environment(job.spec, environment)
+    check_valid_until(job.valid_until, now.timestamp())
     return build_workflow(job, environment, settings, now=now)
 
 

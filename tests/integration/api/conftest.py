@@ -23,6 +23,7 @@ from operator_argo.api import create_api
 from operator_argo.auth.policy import ProviderAuth
 from operator_argo.auth.signatures import sign_text
 from operator_argo.config import Settings
+from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import NotFound, TransientEngineError
 from operator_argo.domain.job import Job, JobFilter, JobUpdate, ResultFile
@@ -139,10 +140,13 @@ class Api:
     def start_body(
         self, name: str = "POST-compute.request.provider-v2.1.6.raw-algo.json", **overrides: Any
     ) -> dict[str, Any]:
-        """An example body with a fresh agreementId and a fresh, signed 19-digit nonce."""
+        """An example body with a fresh agreementId, a fresh, signed 19-digit nonce and, when it
+        has one, a validUntil an hour ahead (an example's own is long past: preflight)."""
         body = example(name)
         body["agreementId"] = "0x" + uuid.uuid4().hex * 2
         body["nonce"] = next_nonce()
+        if "validUntil" in body:
+            body["validUntil"] = int(time.time()) + 3600
         body.update(overrides)
         if "providerSignature" not in overrides:
             body["providerSignature"] = self.sign(str(body["owner"]), nonce=body["nonce"])
@@ -185,9 +189,10 @@ ApiFactory = Callable[..., Awaitable[Api]]
 async def make_api(
     aiohttp_client: Any, settings_factory: Callable[..., Settings], database: Database
 ) -> ApiFactory:
-    """`await make_api(**settings_overrides)`: the app with signatures required by default."""
+    """`await make_api(clock=..., **settings_overrides)`: the app with signatures required by
+    default, on the system clock unless told otherwise."""
 
-    async def make(**overrides: Any) -> Api:
+    async def make(*, clock: Clock = SYSTEM_CLOCK, **overrides: Any) -> Api:
         provider = Account.create()
         fields: dict[str, Any] = {
             "signature_required": True,
@@ -203,7 +208,7 @@ async def make_api(
         engine = RecordingEngine()
         results = MemoryResults()
         auth = ProviderAuth(settings)
-        service = JobService(settings, store, engine, results, auth=auth)
+        service = JobService(settings, store, engine, results, auth=auth, clock=clock)
         app = create_api(settings, service, ready=store.ping, migrate=lambda: migrate(database))
         client = await aiohttp_client(app)
         return Api(

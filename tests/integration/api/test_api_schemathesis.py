@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[3]
 OWNER = "0x" + "5c" * 20
 ENVIRONMENTS = (
     Environment(id="ocean-compute", namespace="ocean-compute"),
-    Environment(id="gpu", namespace="gpu", allowed_chain_ids=(137, 8996)),
+    Environment(id="gpu", namespace="gpu", allowed_chain_ids=(137, 8996), refuse_local_urls=True),
 )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from eth_utils.crypto import keccak
 
 from operator_argo.domain.job import spec_to_dict
 from tests.integration.api.conftest import PREFIX, Api, ApiFactory, example, next_nonce
+from tests.kit.clock import VirtualClock
 
 RAW = "POST-compute.request.provider-v2.1.6.raw-algo.json"
 PUBLISHED = "POST-compute.request.provider-v2.1.6.published-algo.json"
@@ -28,7 +31,9 @@ async def test_example_bodies_are_accepted_as_they_are(make_api: ApiFactory, nam
     # The examples are signed (owner + str(nonce)) by a provider key: allow whoever signed them.
     message = encode_defunct(primitive=keccak(text=body["owner"] + str(body["nonce"])))
     signer = Account.recover_message(message, signature=body["providerSignature"])
-    api = await make_api(allowed_providers=frozenset({signer.lower()}))
+    # At the time they were made: their validUntil is long past now (preflight refuses that).
+    then = VirtualClock(dt.datetime.fromtimestamp(body["validUntil"] - 1800, dt.UTC))
+    api = await make_api(clock=then, allowed_providers=frozenset({signer.lower()}))
     status, payload = await _post(api, body)
     assert status == 200, payload
     (job,) = payload
@@ -53,10 +58,11 @@ async def test_example_bodies_are_accepted_as_they_are(make_api: ApiFactory, nam
 
 
 async def test_example_is_accepted_with_signatures_on(api: Api) -> None:
-    job = await api.start()
+    valid_until = int(time.time()) + 600
+    job = await api.start(validUntil=valid_until)
     (stored,) = await api.jobs(job_id=job["jobId"])
     assert stored.chain_id == 8996
-    assert stored.valid_until == 1700003600
+    assert stored.valid_until == valid_until
     assert stored.provider_address == "0xe17D2A07EFD5b112F4d675ea2d122ddb145d117B"
     spec = spec_to_dict(stored.spec)
     assert spec["algorithm"]["rawcode"].startswith("import os")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ def raw_request() -> dict[str, Any]:
     body.pop("_comment")
     body["environment"] = NS
     body["agreementId"] = "0x" + body["agreementId"][2:34]
+    body["validUntil"] = int(time.time()) + 3600  # the example's own is long past (preflight)
     return body
 
 

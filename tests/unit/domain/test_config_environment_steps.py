@@ -138,3 +138,10 @@ def test_the_argo_engine_holds_affinity_to_the_kubernetes_model(
     environment = parse(affinity=affinity)  # shape-checked only: objects of objects
     with pytest.raises(ConfigurationError, match=complaint):
         check_placement([environment])
+
+
+def test_an_environment_may_refuse_local_urls_and_does_not_by_default() -> None:
+    assert parse().refuse_local_urls is False
+    assert parse(refuseLocalUrls=True).refuse_local_urls is True
+    with pytest.raises(ConfigurationError, match="refuseLocalUrls must be true or false"):
+        parse(refuseLocalUrls="yes")

@@ -117,6 +117,19 @@ STAGE_VALUES: list[Any] = [
     {"txId": "t"},
     {"txId": 5},
     {"entrypoint": "e", "image": "i"},
+    # the preflight rules' edges: images, tags, digests and URLs
+    "http://a/1",
+    "HTTPS://A",
+    "ftp://a/1",
+    "http://",
+    "python:3.11",
+    "Python",
+    "registry:5000/org/algo",
+    "sha256:" + "a" * 64,
+    "v1.0-rc",
+    "-x",
+    ["http://a", "ftp://b"],
+    ["http://127.0.0.1/x"],
 ]
 
 
@@ -262,7 +275,7 @@ VALID_STAGE: Schema = {
             "entrypoint": "python $ALGO",
             "image": "img",
             "tag": "1",
-            "checksum": "sha256:0",
+            "checksum": "sha256:" + "0" * 64,
         },
         "algocustomdata": {"a": 1},
         "algouserdata": None,
