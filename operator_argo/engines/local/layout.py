@@ -57,10 +57,10 @@ class JobLayout:
         return self.root / "logs"
 
     def step_log(self, step: str) -> Path:
-        """Where a step's stdout and stderr go. configure and publish write their published
-        logs (admin/logs) themselves and echo them to stderr, so stderr is kept apart."""
-        if step == "algorithm":
-            return self.data / "logs" / "algorithm.log"
+        """Where a step's stdout and stderr go, as a pod's container log would hold them. The
+        steps write their published logs themselves (the algorithm's through `tee`, into
+        data/logs), so their output is kept apart from those: the same file would get every
+        line twice."""
         return self.container_logs / f"{step}.log"
 
     def create(self) -> None:
