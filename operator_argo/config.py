@@ -194,6 +194,13 @@ class Settings:
         read=integer(minimum=1),
         chart="operator.maxConnections",
     )
+    log_streams_per_owner: int = setting(
+        "OPERATOR_LOG_STREAMS_PER_OWNER",
+        3,
+        "most computeLogs streams one owner may hold open at once on a replica; a 429 beyond",
+        read=integer(minimum=1),
+        chart="(not set)",
+    )
     event_loop: str = setting(
         "OPERATOR_EVENT_LOOP",
         "auto",

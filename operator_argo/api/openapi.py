@@ -21,6 +21,7 @@ from operator_argo.wire.shapes import (
     CHAIN,
     FILTER,
     FILTER_KEYS,
+    LOGS,
     MIN_FILTER_LENGTH,
     PAGE,
     RESULT,
@@ -153,6 +154,7 @@ def describe_requests(spec: Schema, settings: Settings) -> None:
             for m in ("get", "put", "delete")
         },
         (f"{PREFIX}/getResult", "get"): {"parameters": _query_parameters(RESULT, settings)},
+        (f"{PREFIX}/computeLogs", "get"): {"parameters": _query_parameters(LOGS, settings)},
         (f"{PREFIX}/environments", "get"): {"parameters": _query_parameters(CHAIN, settings)},
         (f"{PREFIX}/runningjobs", "get"): {"parameters": _query_parameters(PAGE, settings)},
         (f"{PREFIX}/pgsqlinit", "post"): {
@@ -179,9 +181,15 @@ def describe_requests(spec: Schema, settings: Settings) -> None:
             "200": {"description": "the file", "content": file},
             "206": {"description": "the requested slice", "content": file},
         },
+        (f"{PREFIX}/computeLogs", "get"): {
+            "200": {
+                "description": "the algorithm's output, chunked, until the algorithm ends",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+        },
     }
     signed = {(compute, m) for m in ("post", "get", "put", "delete")}
-    signed.add((f"{PREFIX}/getResult", "get"))
+    signed |= {(f"{PREFIX}/getResult", "get"), (f"{PREFIX}/computeLogs", "get")}
     for path, operations in spec["paths"].items():
         if not path.startswith(PREFIX):
             continue

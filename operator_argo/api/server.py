@@ -18,6 +18,7 @@ from operator_argo.api.body import (
 )
 from operator_argo.api.compute import ComputeRoutes
 from operator_argo.api.docs import setup_openapi
+from operator_argo.api.logs import LogRoutes
 from operator_argo.api.middlewares import (
     error_middleware,
     metrics_middleware,
@@ -58,6 +59,7 @@ def create_api(
     app[BODY_TIMEOUT_KEY] = settings.body_timeout
     ComputeRoutes(settings, service).add_to(app, API_PREFIX)
     ResultRoutes(service).add_to(app, API_PREFIX)
+    LogRoutes(service).add_to(app, API_PREFIX)
     SystemRoutes(settings, ready=ready, migrate=migrate).add_to(app, API_PREFIX)
     setup_openapi(app, settings)
     return app

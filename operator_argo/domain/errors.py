@@ -11,6 +11,7 @@ OperatorError (500)                     permanent unless marked "retry"
 ├── NotFound (404)                      no such job, result index or environment
 ├── Conflict (400)                      agreementId in use (the original answered 400, keep it)
 ├── RangeNotSatisfiable (416)           a Range header outside the file
+├── TooManyRequests (429)               a caller holds as many log streams as it may
 ├── ConfigurationError (500)            bad settings; stops start-up with one message
 ├── TransferFailed (502)                a job step could not download an input or store a result
 ├── PermanentEngineError (422)          the engine refused this one workflow for good (invalid)
@@ -61,6 +62,12 @@ class Conflict(OperatorError):
 
 class RangeNotSatisfiable(OperatorError):
     http_status = 416
+
+
+class TooManyRequests(OperatorError):
+    """A caller already holds as many of a bounded resource (log streams) as it may."""
+
+    http_status = 429
 
 
 class ConfigurationError(OperatorError):

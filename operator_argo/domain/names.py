@@ -28,6 +28,8 @@ STOP_REASON_ANNOTATION = "operator-argo/stop-reason"
 
 # Written by Argo, read by us: a finished workflow carries this label with value "true".
 COMPLETED_LABEL = "workflows.argoproj.io/completed"
+# Written by Argo on every pod of a workflow (its name): with the step label, finds a step's pod.
+WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
 # The output parameter the configure and publish steps report their JSON result in.
 RESULT_PARAMETER = "result"
 

@@ -193,6 +193,11 @@ class Engine(Protocol):
     async def watch(self, sink: ObservationSink) -> None:
         """Report observations of every managed workflow to `sink` until cancelled."""
 
+    def follow_log(self, job: Job) -> AsyncIterator[bytes]:
+        """The algorithm's output from its first byte, as it is written, ending when the
+        algorithm has ended. NotFound when there is none to follow here (the algorithm has not
+        started in this engine, or what it left is gone)."""
+
     async def resume(self, jobs: Sequence[tuple[Job, Environment]]) -> Takeover:
         """Take over the claimed, unfinished jobs a previous operator process left behind, by
         this engine's own policy (Argo: submit again what was never recorded; local: run them

@@ -7,6 +7,7 @@ parses, calls one of these and renders the answer.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import uuid
@@ -33,8 +34,16 @@ from operator_argo.service.environments import (
     environment_states,
     find_environment,
 )
+from operator_argo.service.logs import LogFollower, LogStreams, until_closed
 from operator_argo.wire.preflight import check_environment, check_valid_until
-from operator_argo.wire.shapes import FilterRequest, Page, ResultRequest, Signed, StartRequest
+from operator_argo.wire.shapes import (
+    FilterRequest,
+    LogRequest,
+    Page,
+    ResultRequest,
+    Signed,
+    StartRequest,
+)
 from operator_argo.wire.stage import parse_workflow
 
 log = structlog.get_logger(__name__)
@@ -80,6 +89,8 @@ class JobService:
         self._clock = clock
         self._new_job_id = new_job_id
         self._on_accepted = on_accepted
+        self.log_streams = LogStreams(settings.log_streams_per_owner)
+        self._logs = LogFollower(store, engine, results, clock.sleep)
 
     def _identify(self, signed: Signed) -> NonceClaim | None:
         """The caller's nonce claim (the store claims it with the call's own statement)."""
@@ -186,6 +197,7 @@ class JobService:
             await self._delete_results(job)
             after = await self._store.mark_removed(job.job_id)
             removed.append(after or job)
+            self.log_streams.close_job(job.job_id)
             if job.is_finished and not job.removed and job.workflow_name is not None:
                 await self._delete_workflow(job)
             log.info("job_removed", job_id=job.job_id)
@@ -218,13 +230,18 @@ class JobService:
         namespaces = {env.id: env.namespace for env in self._settings.environments}
         return self._store.running_listing(namespaces, limit=page.limit, offset=page.offset)
 
+    async def _owned_job(self, job_id: str, owner: str, claim: NonceClaim | None) -> Job:
+        """The job, if `owner` owns it, read with the caller's nonce claim."""
+        job = await self._store.get_job(job_id, claim=claim)
+        if job is None or job.owner.lower() != owner.lower():
+            raise NotFound("No such job")
+        return job
+
     async def result(self, request: ResultRequest) -> ResultDownload:
         """Result file number `index` of a job the caller owns."""
         claim = self._identify(request.signed)
         index = request.index
-        job = await self._store.get_job(request.job_id, claim=claim)
-        if job is None or job.owner.lower() != request.owner.lower():
-            raise NotFound("No such job")
+        job = await self._owned_job(request.job_id, request.owner, claim)
         if job.results_deleted_at is not None:
             raise NotFound("The results of this compute job were deleted")
         if job.results is None or not 0 <= index < len(job.results):
@@ -234,6 +251,19 @@ class JobService:
         file = job.results[index]
         size = await self._results.size(file)
         return ResultDownload(file=file, size=size, reader=self._results)
+
+    @contextlib.asynccontextmanager
+    async def logs(self, request: LogRequest) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The algorithm's output of a job the caller owns, followed while it runs (LogFollower),
+        within the owner's limit of open streams; ended early when the job is deleted."""
+        claim = self._identify(request.signed)
+        job = await self._owned_job(request.job_id, request.owner, claim)
+        with self.log_streams.hold(job.owner, job.job_id) as closed:
+            chunks = until_closed(self._logs.follow(job), closed)
+            try:
+                yield chunks
+            finally:
+                await chunks.aclose()
 
     async def environments(self, chain_id: int | None) -> list[EnvironmentState]:
         """The environments accepting `chain_id`, with their current job counts."""

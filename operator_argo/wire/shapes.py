@@ -75,6 +75,14 @@ RESULT: Shape = (
 )
 """GET /getResult."""
 
+LOGS: Shape = (
+    Param("jobId", TEXT, required=True),
+    Param("owner", TEXT, required=True),
+    SIGNATURE,
+    NONCE,
+)
+"""GET /computeLogs: signed like getResult (owner, then jobId)."""
+
 CHAIN: Shape = (Param("chainId", Integer()),)
 """GET /environments (a query string only)."""
 
@@ -124,6 +132,15 @@ class ResultRequest:
     job_id: str
     owner: str
     index: int
+    signed: Signed
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LogRequest:
+    """GET /computeLogs."""
+
+    job_id: str
+    owner: str
     signed: Signed
 
 
@@ -183,6 +200,15 @@ def parse_filter(params: Mapping[str, Any]) -> FilterRequest:
     )
 
 
+def _job_signed(values: Mapping[str, Any]) -> Signed:
+    """What getResult and computeLogs sign: the owner, then the jobId."""
+    return Signed(
+        parts=(values["owner"], values["jobId"]),
+        signature=values[SIGNATURE.name],
+        nonce=values[NONCE.name],
+    )
+
+
 def parse_result(params: Mapping[str, Any]) -> ResultRequest:
     """GET /getResult: an integer index, jobId and owner."""
     values = parse_shape(RESULT, params)
@@ -190,11 +216,7 @@ def parse_result(params: Mapping[str, Any]) -> ResultRequest:
         job_id=values["jobId"],
         owner=values["owner"],
         index=values["index"],
-        signed=Signed(
-            parts=(values["owner"], values["jobId"]),
-            signature=values[SIGNATURE.name],
-            nonce=values[NONCE.name],
-        ),
+        signed=_job_signed(values),
     )
 
 
@@ -210,6 +232,12 @@ def parse_page(params: Mapping[str, Any]) -> Page:
     """GET /runningjobs: an optional limit and offset."""
     values = parse_shape(PAGE, params)
     return Page(limit=values["limit"], offset=values["offset"] or 0)
+
+
+def parse_logs(params: Mapping[str, Any]) -> LogRequest:
+    """GET /computeLogs: jobId and owner."""
+    values = parse_shape(LOGS, params)
+    return LogRequest(job_id=values["jobId"], owner=values["owner"], signed=_job_signed(values))
 
 
 def parse_chain(params: Mapping[str, Any]) -> int | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.errors import OperatorError
+from operator_argo.domain.errors import NotFound, OperatorError
 from operator_argo.domain.job import Job
 from operator_argo.domain.names import workflow_name
 from operator_argo.domain.ports import ObservationSink, Takeover
@@ -46,6 +46,10 @@ class RecordingEngine:
 
     async def release(self, job: Job) -> None:
         self.released.append(job.job_id)
+
+    async def follow_log(self, job: Job) -> AsyncIterator[bytes]:
+        raise NotFound("a recording engine runs nothing")
+        yield b""  # an async generator, like the real engines' (never reached)
 
     async def watch(self, sink: ObservationSink) -> None:
         await asyncio.Event().wait()

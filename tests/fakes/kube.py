@@ -3,6 +3,8 @@
 Serves on 127.0.0.1 (random port) with aiohttp:
   /apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows          POST, GET (list | watch=true)
   /apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows/{name}   GET, PATCH (merge patch), DELETE
+  /api/v1/namespaces/{ns}/pods                                    GET (list, labelSelector)
+  /api/v1/namespaces/{ns}/pods/{name}/log                         GET (container, follow)
 with a global increasing resourceVersion, a bounded event history (a watch from before it gets
 an ERROR event with a 410 Status, a list gets HTTP 410), BOOKMARK events, 409 AlreadyExists.
 
@@ -30,7 +32,13 @@ from aiohttp import web
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.job import Address, Job, JobId
-from operator_argo.domain.names import JOB_ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL, workflow_name
+from operator_argo.domain.names import (
+    JOB_ID_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    WORKFLOW_LABEL,
+    workflow_name,
+)
 from operator_argo.domain.observation import Observation
 from operator_argo.engines.argo.client import KubeClient
 from tests.kit.factories import make_job
@@ -190,6 +198,17 @@ class _Failure:
 
 
 @dataclasses.dataclass
+class _Pod:
+    """A pod the test made: its labels and its main container's log, which may still grow."""
+
+    labels: dict[str, str]
+    created: str
+    log: bytearray = dataclasses.field(default_factory=bytearray)
+    ended: bool = False
+    changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+
+@dataclasses.dataclass
 class _Watch:
     namespace: str
     selector: str
@@ -209,6 +228,8 @@ class FakeKube:
         self.requests: list[tuple[str, str]] = []
         self._failures: list[_Failure] = []
         self._watches: list[_Watch] = []
+        self.pods: dict[tuple[str, str], _Pod] = {}
+        self.log_followers = 0  # pod log requests being served now
         self._watch_opened = asyncio.Condition()
         self.watch_count = 0  # watch requests served so far
         self._transports: set[object] = set()  # every connection a request came on
@@ -227,6 +248,8 @@ class FakeKube:
         app.router.add_get(ns + "/{name}", self._get)
         app.router.add_patch(ns + "/{name}", self._patch)
         app.router.add_delete(ns + "/{name}", self._delete)
+        app.router.add_get("/api/v1/namespaces/{ns}/pods", self._list_pods)
+        app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}/log", self._pod_log)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -361,6 +384,22 @@ class FakeKube:
         """Delete a workflow as someone else would (kubectl, TTL GC)."""
         obj = self.workflows.pop((namespace, name))
         self._record(namespace, "DELETED", obj)
+        for key, pod in list(self.pods.items()):
+            if key[0] == namespace and pod.labels.get(WORKFLOW_LABEL) == name:
+                del self.pods[key]  # its pods go with it, and their logs end
+                pod.ended = True
+                pod.changed.set()
+
+    def add_pod(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
+        """A pod as Argo's controller would create it for a step, its log empty."""
+        self.pods[(namespace, name)] = _Pod(dict(labels), timestamp())
+
+    def write_log(self, namespace: str, pod: str, data: bytes, *, end: bool = False) -> None:
+        """Append to the pod's main container log; `end`: the container has ended."""
+        found = self.pods[(namespace, pod)]
+        found.log += data
+        found.ended = found.ended or end
+        found.changed.set()
 
     def add_workflow(self, namespace: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Create a workflow behind the client's back (ADDED)."""
@@ -479,6 +518,38 @@ class FakeKube:
                 "items": items,
             }
         )
+
+    async def _list_pods(self, request: web.Request) -> web.Response:
+        ns, selector = request.match_info["ns"], request.query.get("labelSelector", "")
+        items = [
+            {"metadata": {"name": name, "labels": pod.labels, "creationTimestamp": pod.created}}
+            for (space, name), pod in sorted(self.pods.items())
+            if space == ns and label_matches(selector, pod.labels)
+        ]
+        return web.json_response({"apiVersion": "v1", "kind": "PodList", "items": items})
+
+    async def _pod_log(self, request: web.Request) -> web.StreamResponse:
+        pod = self.pods.get((request.match_info["ns"], request.match_info["name"]))
+        if pod is None or request.query.get("container") != "main":
+            return _status(404, f'pods "{request.match_info["name"]}" not found')
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        follow = request.query.get("follow") in ("true", "True", "1")
+        sent = 0
+        self.log_followers += 1
+        try:
+            while True:
+                pod.changed.clear()
+                if len(pod.log) > sent:
+                    await response.write(bytes(pod.log[sent:]))
+                    sent = len(pod.log)
+                if pod.ended or not follow:
+                    break
+                await pod.changed.wait()
+        finally:
+            self.log_followers -= 1
+        await response.write_eof()
+        return response
 
     def _backlog(self, ns: str, selector: str, since: str) -> list[tuple[str, dict[str, Any]]]:
         if since in ("", "0"):

@@ -1,4 +1,4 @@
-"""Kubernetes client: Workflow custom objects and pods through kubernetes.aio, errors translated.
+"""Kubernetes client: Workflow custom objects, pods and pod logs (kubernetes.aio), errors mapped.
 
 The only module that imports `kubernetes`. Every call goes through `_translate`, which maps the
 SDK's and aiohttp's exceptions onto the domain tree once:
@@ -142,6 +142,7 @@ class KubeClient:
     def __init__(self, api_client: Any) -> None:
         self._api = api_client
         self._custom = kclient.CustomObjectsApi(api_client)
+        self._core = kclient.CoreV1Api(api_client)
 
     @classmethod
     async def connect(cls, settings: Settings) -> KubeClient:
@@ -240,6 +241,48 @@ class KubeClient:
             GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Background"
         )
         await self._call(f"delete workflows/{name} in {namespace}", call)
+
+    async def pod_names(self, namespace: str, *, label_selector: str) -> list[str]:
+        """The names of the pods carrying `label_selector`, oldest first."""
+        call = self._core.list_namespaced_pod_without_preload_content(
+            namespace, label_selector=label_selector
+        )
+        what = f"list pods in {namespace}"
+        with _translate(what, collection=True):
+            response = await call
+            try:
+                body = await response.read()
+                if response.status >= 300:
+                    raise error_for_status(response.status, body, what, collection=True)
+            finally:
+                response.release()
+        items = [_map(item) for item in _map(json.loads(body)).get("items") or []]
+        items.sort(key=lambda item: str(_map(item.get("metadata")).get("creationTimestamp", "")))
+        return [str(_map(item.get("metadata")).get("name", "")) for item in items]
+
+    async def follow_pod_log(
+        self, namespace: str, pod: str, *, container: str
+    ) -> AsyncGenerator[bytes, None]:
+        """A container's log from its start, following it until the container has ended (the
+        server then closes the stream). NotFound: no such pod, or the container has not begun."""
+        what = f"get pods/{pod}/log in {namespace}"
+        with _translate(what):
+            response = await self._core.read_namespaced_pod_log_without_preload_content(
+                pod, namespace, container=container, follow=True
+            )
+        try:
+            if response.status >= 300:
+                with _translate(what):
+                    body = await response.read()
+                raise error_for_status(response.status, body, what)
+            while True:
+                with _translate(what):
+                    chunk = await response.content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            response.release()
 
     async def watch_workflows(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
@@ -13,7 +13,12 @@ from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.errors import NotFound, OperatorError
 from operator_argo.domain.job import Job
-from operator_argo.domain.names import STOP_REASON_ANNOTATION, workflow_name
+from operator_argo.domain.names import (
+    STEP_LABEL,
+    STOP_REASON_ANNOTATION,
+    WORKFLOW_LABEL,
+    workflow_name,
+)
 from operator_argo.domain.observation import Observation
 from operator_argo.domain.ports import ObservationSink, Takeover
 from operator_argo.engines.argo.builder import build_workflow
@@ -29,6 +34,7 @@ from operator_argo.observability import metrics
 log = structlog.get_logger(__name__)
 
 STOP_PATCH = {"spec": {"shutdown": "Stop"}}
+MAIN_CONTAINER = "main"  # the container Argo runs a step's own command in
 
 
 class ArgoEngine:
@@ -114,6 +120,20 @@ class ArgoEngine:
         except NotFound:
             return
         log.info("workflow_deleted", job_id=job.job_id, workflow=name)
+
+    async def follow_log(self, job: Job) -> AsyncIterator[bytes]:
+        """The algorithm pod's main container log through the Kubernetes API, followed until
+        the container ends; NotFound while there is no such pod (or its container has not
+        begun), so the caller looks again later."""
+        namespace, name = self._where(job)
+        selector = f"{WORKFLOW_LABEL}={name},{STEP_LABEL}=algorithm"
+        pods = await self.client.pod_names(namespace, label_selector=selector)
+        if not pods:
+            raise NotFound(f"no algorithm pod of job {job.job_id} yet")
+        async for chunk in self.client.follow_pod_log(
+            namespace, pods[-1], container=MAIN_CONTAINER
+        ):
+            yield chunk
 
     async def release(self, job: Job) -> None:
         """Hand a finished workflow to Argo's own clean-up (retention.py): a ttlStrategy counted

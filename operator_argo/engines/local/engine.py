@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -31,13 +31,14 @@ from operator_argo.domain.backoff import Backoff
 from operator_argo.domain.cancellation import check_cancelled
 from operator_argo.domain.clock import SYSTEM_CLOCK, Clock
 from operator_argo.domain.environment import Environment
-from operator_argo.domain.errors import OperatorError, PermanentEngineError
+from operator_argo.domain.errors import NotFound, OperatorError, PermanentEngineError
 from operator_argo.domain.job import Job
 from operator_argo.domain.observation import Observation
 from operator_argo.domain.ports import ObservationSink, Takeover
 from operator_argo.domain.status import StopReason
 from operator_argo.engines.local.launch import Launcher, secret_values
 from operator_argo.engines.local.layout import JobLayout
+from operator_argo.engines.local.logs import follow_file
 from operator_argo.engines.local.process import kill_leftovers
 from operator_argo.engines.local.runner import JobRun
 from operator_argo.engines.local.sandbox import interpreter_tools
@@ -138,6 +139,19 @@ class LocalEngine:
         """A finished job's directory goes at once: nothing here shows finished jobs (the
         retention settings are the Argo engine's)."""
         await self.delete(job)
+
+    async def follow_log(self, job: Job) -> AsyncIterator[bytes]:
+        """The algorithm's log file as the algorithm writes it (stdout and stderr), until the
+        algorithm has ended; NotFound for a job that does not run here."""
+        known = self._runs.get(job.job_id)
+        if known is None:
+            raise NotFound(f"job {job.job_id} does not run on this machine")
+        run = known[0]
+        path = self.layout(job.job_id).step_log("algorithm")
+        async for chunk in follow_file(
+            path, ended=lambda: run.algorithm_over, sleep=self._clock.sleep
+        ):
+            yield chunk
 
     async def watch(self, sink: ObservationSink) -> None:
         """Deliver observations in order until cancelled.

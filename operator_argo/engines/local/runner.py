@@ -84,6 +84,17 @@ class JobRun:
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def algorithm_over(self) -> bool:
+        """The algorithm has ended, or will not run any more (the exit handler has begun)."""
+        algorithm = self._steps.get("algorithm")
+        if algorithm is not None and algorithm.phase.is_done:
+            return True
+        exit_handler = self.plan.exit_handler
+        return self._phase.is_done or (
+            exit_handler is not None and exit_handler.name in self._steps
+        )
+
     def observation(self) -> Observation:
         return Observation(
             job_id=self.job_id,

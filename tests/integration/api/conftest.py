@@ -71,6 +71,7 @@ class RecordingEngine:
     def __init__(self) -> None:
         self.stopped: list[str] = []
         self.fail_stop = False
+        self.logs: dict[str, asyncio.Queue[bytes | None]] = {}  # what follow_log yields; None ends
 
     async def submit(self, job: Job, environment: Environment) -> str:
         return workflow_name(job.job_id)
@@ -82,6 +83,13 @@ class RecordingEngine:
 
     async def delete(self, job: Job) -> None:
         return None
+
+    async def follow_log(self, job: Job) -> AsyncIterator[bytes]:
+        queue = self.logs.get(job.job_id)
+        if queue is None:
+            raise NotFound("no algorithm running")
+        while (chunk := await queue.get()) is not None:
+            yield chunk
 
     async def run(self, sink: Callable[[Observation], Awaitable[None]]) -> None:
         await asyncio.Event().wait()
@@ -133,6 +141,7 @@ class Api:
     results: MemoryResults
     settings: Settings
     provider: LocalAccount
+    service: JobService
 
     def sign(self, *parts: str, nonce: int, key: Any = None) -> str:
         return sign_text("".join(parts) + str(nonce), key or self.provider.key)
@@ -169,9 +178,16 @@ class Api:
         query.update(extra)
         return query
 
-    async def finish(self, job_id: str, files: dict[str, bytes]) -> Job:
-        """Drive a stored job to 70 with published results, as the reconciler would."""
-        results = tuple(self.results.put(job_id, name, data) for name, data in files.items())
+    async def finish(
+        self, job_id: str, files: dict[str, bytes], kinds: dict[str, str] | None = None
+    ) -> Job:
+        """Drive a stored job to 70 with published results (of type `output` unless `kinds`
+        names another), as the reconciler would."""
+        kinds = kinds or {}
+        results = tuple(
+            self.results.put(job_id, name, data, kinds.get(name, "output"))
+            for name, data in files.items()
+        )
         job = await self.store.apply_update(
             job_id, JobUpdate(status=JobStatus.FINISHED, finished=True, results=results)
         )
@@ -218,6 +234,7 @@ async def make_api(
             results=results,
             settings=settings,
             provider=provider,
+            service=service,
         )
 
     return make

@@ -45,7 +45,8 @@ async def served(settings: Settings) -> AsyncIterator[tuple[Runtime, str]]:
 
 
 async def finished_job_with_a_result(runtime: Runtime) -> str:
-    """A job with one published file, so that getResult can answer 200, 206 and 416 too."""
+    """A finished job with one published file, so that getResult can answer 200, 206 and 416
+    too, and computeLogs 200."""
     job = await runtime.store.insert_job(new_job("ocean-compute", owner=Address(OWNER)))
     path = runtime.settings.results_dir / job.job_id / "result.txt"
     path.parent.mkdir(parents=True)
@@ -63,6 +64,9 @@ def config_file(directory: Path, job_id: str) -> Path:
     path.write_text(
         "[[operations]]\n"
         'include-name = "GET /api/v1/operator/getResult"\n'
+        f'parameters = {{ "query.jobId" = "{job_id}", "query.owner" = "{OWNER}" }}\n'
+        "[[operations]]\n"
+        'include-name = "GET /api/v1/operator/computeLogs"\n'
         f'parameters = {{ "query.jobId" = "{job_id}", "query.owner" = "{OWNER}" }}\n'
     )
     return path
@@ -107,6 +111,6 @@ async def test_schemathesis_finds_no_disagreement_between_the_document_and_the_s
         code, output = await schemathesis(base, examples, config)
     summary = output[output.rfind("SUMMARY") :]
     assert code == 0, output[-6000:]
-    assert "Operations:" in output and "9 selected / 9 total" in output
+    assert "Operations:" in output and "10 selected / 10 total" in output
     assert " passed" in summary and "failure" not in summary, summary
     print(output[output.find("WARNINGS") :])
