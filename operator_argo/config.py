@@ -199,7 +199,7 @@ class Settings:
         3,
         "most computeLogs streams one owner may hold open at once on a replica; a 429 beyond",
         read=integer(minimum=1),
-        chart="(not set)",
+        chart="operator.logStreamsPerOwner",
     )
     event_loop: str = setting(
         "OPERATOR_EVENT_LOOP",
