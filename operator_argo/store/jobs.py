@@ -59,7 +59,8 @@ _CLAIM_LOCK_CLASS = 0x6F61_636C
 
 # One statement inserts the job and its first history row: atomic without a transaction block,
 # and one round trip instead of four (BEGIN, two INSERTs, COMMIT) on the POST /compute path.
-_INSERT = """
+_INSERT = (
+    sql.SQL("""
 WITH job AS (
     INSERT INTO jobs (job_id, owner, agreement_id, environment, status, spec, chain_id,
                       provider_address, valid_until)
@@ -71,7 +72,10 @@ WITH job AS (
     SELECT job_id, status, NULL FROM job
 )
 SELECT job.*, {history} FROM job
-""".format(history=_NEW_HISTORY)
+""")
+    .format(history=sql.SQL(_NEW_HISTORY))
+    .as_string()
+)
 # A signed POST /compute: the nonce claim, the job and its history row in one statement; the job
 # is inserted only when the claim was accepted (the parameters are cast: an INSERT ... SELECT
 # does not take its types from the columns). A unique violation undoes the claim too.
