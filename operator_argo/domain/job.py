@@ -100,6 +100,7 @@ class ResultFile:
     filesize: int
     type: str
     key: str = ""
+    sha256: str = ""  # hex, as publish hashed it; stated in the job's receipt, not in /compute
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -291,6 +292,7 @@ def results_from_list(data: list[Mapping[str, Any]]) -> tuple[ResultFile, ...]:
             filesize=int(item["filesize"]),
             type=str(item["type"]),
             key=str(item.get("key", "")),
+            sha256=str(item.get("sha256") or ""),
         )
         for item in data
     )

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from operator_argo.domain.caller import NonceClaim
@@ -222,3 +223,18 @@ class ResultReader(Protocol):
 
     async def close(self) -> None:
         """Release connections (an HTTP session of the IPFS backend, say)."""
+
+
+class ResultWriter(Protocol):
+    """Storing one more result of a job (the operator's own: a receipt)."""
+
+    async def put_file(self, key: str, path: Path) -> str:
+        """Store the file at `path` under `key`; returns the key to record."""
+
+
+class Receipts(Protocol):
+    """Makes and stores a finishing job's signed receipt (domain/receipt.py)."""
+
+    async def attach(self, job: Job, update: JobUpdate, observation: Observation) -> JobUpdate:
+        """`update` with the stored receipt as its last result; unchanged when none could be
+        made (never an error: a receipt never holds a job back)."""

@@ -59,7 +59,8 @@ def result_key(job_id: str, filename: str) -> str:
 
 
 class StoredResults:
-    """domain.ports.ResultReader over a ResultStorage: getResult and expiry use this."""
+    """domain.ports.ResultReader (and ResultWriter) over a ResultStorage: getResult, expiry and
+    receipts use this."""
 
     def __init__(self, storage: ResultStorage) -> None:
         self.storage = storage
@@ -71,6 +72,9 @@ class StoredResults:
         self, result: ResultFile, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
         return self.storage.read(result.key, start, end)
+
+    async def put_file(self, key: str, path: Path) -> str:
+        return await self.storage.put_file(key, path)
 
     async def delete_job(self, job_id: str, results: Sequence[ResultFile]) -> None:
         await self.storage.delete_job(job_id, [item.key for item in results if item.key])
