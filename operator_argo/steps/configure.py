@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from operator_argo.domain.errors import ConfigurationError, OperatorError, TransferFailed
 from operator_argo.domain.job import AlgorithmSpec, InputSpec, JobSpec, RemoteSource
 from operator_argo.domain.progress import CONFIGURE_ALGORITHM_FAILED, CONFIGURE_DATA_FAILED
+from operator_argo.domain.receipt import sha256_file
 from operator_argo.steps.env import StepEnv, read_step_env, write_result
 from operator_argo.steps.logs import close_step_log, human_bytes, open_step_log, rate
 from operator_argo.steps.provider import ProviderClient, service_endpoint
@@ -113,8 +114,20 @@ class Provisioner:
         self._log.info("%s: %s", label, rate(size, time.monotonic() - started))
         return size
 
-    async def provision_input(self, item: InputSpec, metadata_uri: str | None) -> list[int]:
-        """Download every file of one input; returns their sizes by file index."""
+    async def provision_input(
+        self, item: InputSpec, metadata_uri: str | None
+    ) -> list[dict[str, Any]]:
+        """Download every file of one input; returns each one's size and sha256 by file index
+        (the receipt states them: domain/receipt.py)."""
+        folder, sizes = await self._download_input(item, metadata_uri)
+        digests = await asyncio.to_thread(
+            lambda: [sha256_file(folder / str(k)) for k in range(len(sizes))]
+        )
+        return [{"bytes": n, "sha256": digest} for n, digest in zip(sizes, digests, strict=True)]
+
+    async def _download_input(
+        self, item: InputSpec, metadata_uri: str | None
+    ) -> tuple[Path, list[int]]:
         label = f"input {item.index} ({item.did or 'no id'})"
         folder = self._layout.inputs / _folder_name(item.folder, label)
         folder.mkdir(parents=True, exist_ok=True)
@@ -123,10 +136,11 @@ class Provisioner:
                 raise TransferFailed(f"{label}: no files to download")
             if item.did is not None:
                 await self._try_ddo(metadata_uri, item.did, label)
-            return await all_or_first_error(
+            sizes = await all_or_first_error(
                 self._download(url, folder / str(k), f"input {item.index} file {k}")
                 for k, url in enumerate(item.urls)
             )
+            return folder, sizes
         if not metadata_uri:
             raise TransferFailed(f"{label}: a remote input needs output.metadataUri")
         if item.did is None:
@@ -144,7 +158,7 @@ class Provisioner:
                     endpoint, did, remote, remote.user_data, index=k, dest=dest, label=label_k
                 )
             )
-        return sizes
+        return folder, sizes
 
     @property
     def downloaded_bytes(self) -> int:
@@ -152,8 +166,8 @@ class Provisioner:
 
     async def provision_algorithm(
         self, algo: AlgorithmSpec, metadata_uri: str | None
-    ) -> tuple[str, int]:
-        """Write transformations/algorithm (executable); returns its source and size."""
+    ) -> tuple[str, int, str]:
+        """Write transformations/algorithm (executable); returns its source, size and sha256."""
         if algo.custom_data is not None:
             (self._layout.inputs / "algoCustomData.json").write_text(
                 json.dumps(algo.custom_data), encoding="utf-8"
@@ -172,7 +186,7 @@ class Provisioner:
         else:
             raise TransferFailed("algorithm: no rawcode, url or remote source")
         dest.chmod(0o755)
-        return source, dest.stat().st_size
+        return source, dest.stat().st_size, await asyncio.to_thread(sha256_file, dest)
 
     async def _remote_algorithm(self, algo: AlgorithmSpec, metadata_uri: str | None) -> None:
         remote = algo.remote
@@ -216,11 +230,11 @@ async def _provision(spec: JobSpec, work: Provisioner, result: dict[str, Any]) -
 
     async def provision(position: int, item: InputSpec) -> None:
         try:
-            sizes = await work.provision_input(item, spec.metadata_uri)
+            files = await work.provision_input(item, spec.metadata_uri)
         except (OperatorError, OSError) as exc:
             entries[position]["error"] = _message(exc)
             raise
-        entries[position]["files"] = [{"index": k, "bytes": n} for k, n in enumerate(sizes)]
+        entries[position]["files"] = [{"index": k, **facts} for k, facts in enumerate(files)]
 
     async def in_turn(positions: list[int]) -> None:
         for position in positions:  # inputs that share a folder
@@ -234,10 +248,12 @@ async def _provision(spec: JobSpec, work: Provisioner, result: dict[str, Any]) -
     except (OperatorError, OSError) as exc:
         result["error"] = _message(exc)
         return CONFIGURE_DATA_FAILED
-    algo: dict[str, Any] = {"did": spec.algorithm.did, "source": None, "bytes": 0, "error": None}
+    algo: dict[str, Any] = {
+        "did": spec.algorithm.did, "source": None, "bytes": 0, "sha256": None, "error": None
+    }  # fmt: skip
     result["algorithm"] = algo
     try:
-        algo["source"], algo["bytes"] = await work.provision_algorithm(
+        algo["source"], algo["bytes"], algo["sha256"] = await work.provision_algorithm(
             spec.algorithm, spec.metadata_uri
         )
     except (OperatorError, OSError) as exc:

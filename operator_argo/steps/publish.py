@@ -35,6 +35,7 @@ from typing import Any
 from operator_argo.config import Settings, load_settings
 from operator_argo.domain import names
 from operator_argo.domain.errors import ConfigurationError, OperatorError
+from operator_argo.domain.receipt import sha256_file
 from operator_argo.steps.env import StepEnv, read_step_env, write_result
 from operator_argo.steps.logs import close_step_log, human_bytes, open_step_log, rate
 from operator_argo.storage.base import ResultStorage, result_key
@@ -121,6 +122,7 @@ class Publisher:
         started = time.monotonic()
         try:
             size = item.path.stat().st_size
+            digest = await asyncio.to_thread(sha256_file, item.path)
             key = await self._storage.put_file(item.key, item.path)
         except (OperatorError, OSError) as exc:
             reason = exc.message if isinstance(exc, OperatorError) else exc.strerror
@@ -129,7 +131,13 @@ class Publisher:
             self._say(logging.ERROR, "%s (%s): upload failed: %s", item.filename, item.type, reason)
             return
         self.files.append(
-            {"filename": item.filename, "filesize": size, "type": item.type, "key": key}
+            {
+                "filename": item.filename,
+                "filesize": size,
+                "type": item.type,
+                "key": key,
+                "sha256": digest,
+            }
         )
         self._say(
             logging.INFO,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 import time
@@ -11,6 +12,13 @@ from tests.fakes.ocean import ENV_ADDRESS, ENV_KEY, Asset, FakeOcean
 from tests.integration.steps.stepkit import JobDirs, configure_env, make_spec, run_step
 
 DID_A = "did:op:" + "a1" * 32
+
+
+def _fact(index: int, data: bytes) -> dict[str, object]:
+    """A file as configure reports it: its index, size and sha256 (the receipt states them)."""
+    return {"index": index, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 DID_B = "did:op:" + "b2" * 32
 ALGO_DID = "did:op:" + "c3" * 32
 
@@ -44,10 +52,13 @@ async def test_url_inputs_raw_algorithm_and_custom_data(
     assert run.result == {
         "inputs": [
             {"did": DID_A, "index": 0, "error": None, "files": [
-                {"index": 0, "bytes": 7}, {"index": 1, "bytes": 7000}, {"index": 2, "bytes": 0}]},
-            {"did": DID_B, "index": 1, "error": None, "files": [{"index": 0, "bytes": 4}]},
+                _fact(0, b"alpha-0"), _fact(1, b"alpha-1" * 1000), _fact(2, b"")]},
+            {"did": DID_B, "index": 1, "error": None, "files": [_fact(0, b"beta")]},
         ],
-        "algorithm": {"did": None, "source": "rawcode", "bytes": 10, "error": None},
+        "algorithm": {
+            "did": None, "source": "rawcode", "bytes": 10, "error": None,
+            "sha256": hashlib.sha256(b"print(42)\n").hexdigest(),
+        },
         "error": None,
     }  # fmt: skip
     assert "configure finished" in (job_dirs.admin / "logs" / "configure.log").read_text()
@@ -86,7 +97,7 @@ async def test_remote_inputs_and_remote_algorithm_are_signed_downloads(
     assert "userdata" not in ocean.downloads[2]
     assert run.result is not None
     assert run.result["algorithm"]["source"] == "remote"
-    assert run.result["inputs"][0]["files"] == [{"index": 0, "bytes": 8}, {"index": 1, "bytes": 8}]
+    assert run.result["inputs"][0]["files"] == [_fact(0, b"remote-0"), _fact(1, b"remote-1")]
 
 
 async def test_remote_algorithm_without_endpoint_resolves_it_from_its_ddo(
@@ -144,7 +155,7 @@ async def test_missing_algorithm_fails_with_32(ocean: FakeOcean, job_dirs: JobDi
     assert run.code == 32
     assert run.result is not None
     assert run.result["algorithm"]["error"] == "algorithm: HTTP 404"
-    assert run.result["inputs"][0]["files"] == [{"index": 0, "bytes": 1}]
+    assert run.result["inputs"][0]["files"] == [_fact(0, b"x")]
 
 
 async def test_provider_refuses_a_download_signed_by_another_key(
@@ -267,7 +278,7 @@ async def test_url_files_download_four_at_a_time_across_inputs(
             assert data == files[f"{prefix}{k}"]
     assert run.result is not None
     assert [entry["files"] for entry in run.result["inputs"]] == [
-        [{"index": k, "bytes": len(files[f"{p}{k}"])} for k in range(3)] for p in "pq"
+        [_fact(k, files[f"{p}{k}"]) for k in range(3)] for p in "pq"
     ]
 
 

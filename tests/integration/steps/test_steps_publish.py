@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -54,6 +55,7 @@ async def test_outputs_then_logs_in_contract_order(job_dirs: JobDirs, tmp_path: 
     for item in files:
         stored = results / item["key"]
         assert stored.stat().st_size == item["filesize"]
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == item["sha256"]  # as uploaded
     assert (results / JOB_ID / "a.csv").read_text() == "x,y\n1,2\n"
     assert (results / JOB_ID / "algorithm.log").read_text() == "algo says hi\n"
     assert (
