@@ -26,13 +26,14 @@ from operator_argo.auth.signatures import ensure_fast_backend, keep_sane_recursi
 from operator_argo.config import Settings, load_settings, read_secret_env
 from operator_argo.domain.errors import ConfigurationError
 from operator_argo.domain.notice import NoticeKind
-from operator_argo.domain.ports import Engine, JobStore
+from operator_argo.domain.ports import Engine, JobStore, ResultWriter
 from operator_argo.notify.sender import HttpNoticeSender
 from operator_argo.observability.logging import configure_logging
 from operator_argo.processes import ChildRole, supervise
 from operator_argo.service.janitor import Janitor
 from operator_argo.service.jobs import JobService
 from operator_argo.service.notifier import Notifier
+from operator_argo.service.receipts import ReceiptPublisher
 from operator_argo.service.reconciler import Reconciler
 from operator_argo.service.scheduler import Scheduler
 from operator_argo.storage.factory import open_result_reader
@@ -88,6 +89,18 @@ async def _make_notifier(
     return Notifier(settings, PostgresNoticeStore(database), sender, signer)
 
 
+def _make_receipts(
+    settings: Settings, results: ResultWriter, environ: Mapping[str, str]
+) -> ReceiptPublisher:
+    """The receipt maker: signs for every environment whose key the operator can read."""
+    signer = EnvironmentSigner.where_readable(settings.environments, environ)
+    unsigned = [env.id for env in settings.environments if not signer.signs_for(env.id)]
+    if unsigned:
+        log.info("receipts_unsigned", environments=unsigned, reason="key only in a Secret")
+    environments = {env.id: env for env in settings.environments}
+    return ReceiptPublisher(results, signer, environments)
+
+
 async def _make_engine(settings: Settings, environ: Mapping[str, str]) -> Engine:
     """The configured engine; only its own modules are imported (hera and kubernetes are slow)."""
     from operator_argo.engines.argo.builder import build_workflow
@@ -141,7 +154,13 @@ async def open_runtime(
                 on_accepted=on_accepted,
             ),
             scheduler=scheduler,
-            reconciler=Reconciler(store, engine, results, on_finished=scheduler.wake),
+            reconciler=Reconciler(
+                store,
+                engine,
+                results,
+                on_finished=scheduler.wake,
+                receipts=_make_receipts(settings, results, environ),
+            ),
             janitor=Janitor(settings, store, engine, results),
             notifier=notifier,
             ping=database.ping,

@@ -158,6 +158,20 @@ ALGORITHM_START_FAILURES = Counter(
 )
 
 
+RECEIPTS = Counter(
+    "operator_argo_receipts_total",
+    "Receipts of finished jobs by outcome (published; failed, the job finished without one; "
+    "unsigned, its environment's key is not the operator's to read).",
+    ("outcome",),
+    registry=REGISTRY,
+)
+
+
+def record_receipt(outcome: str) -> None:
+    """Count one finished job's receipt by outcome."""
+    RECEIPTS.labels(outcome=outcome).inc()
+
+
 def record_algorithm_start_failure(reason: str) -> None:
     """Count one job ended because its algorithm could not start."""
     ALGORITHM_START_FAILURES.labels(reason=reason).inc()

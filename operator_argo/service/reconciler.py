@@ -10,7 +10,7 @@ import structlog
 from operator_argo.domain.errors import OperatorError
 from operator_argo.domain.job import Job
 from operator_argo.domain.observation import Observation
-from operator_argo.domain.ports import Engine, JobStore, ResultReader
+from operator_argo.domain.ports import Engine, JobStore, Receipts, ResultReader
 from operator_argo.domain.progress import decide_update
 from operator_argo.observability import metrics
 
@@ -19,6 +19,9 @@ log = structlog.get_logger(__name__)
 
 class Reconciler:
     """Maps each observation to the job's next state through the allowed transitions.
+
+    A final update gains the job's signed receipt as its last result before it is stored
+    (service/receipts.py), when the reconciler is given a receipt maker.
 
     Duplicate, late and out-of-order observations are no-ops: `decide_update` returns nothing
     for them and the store re-checks the transition under a row lock. The workflow is released
@@ -35,8 +38,10 @@ class Reconciler:
         results: ResultReader | None = None,
         *,
         on_finished: Callable[[], None] | None = None,
+        receipts: Receipts | None = None,
     ) -> None:
         self._store = store
+        self._receipts = receipts
         self._engine = engine
         self._results = results
         self._on_finished = on_finished
@@ -63,6 +68,8 @@ class Reconciler:
         update = decide_update(job, observation)
         if update is None:
             return None
+        if update.finished and not observation.deleted and self._receipts is not None:
+            update = await self._receipts.attach(job, update, observation)
         after = await self._store.apply_update(job.job_id, update)
         if after is None:
             return None

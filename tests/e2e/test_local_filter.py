@@ -50,6 +50,7 @@ async def test_a_filter_removes_a_file_before_publish(
             ("configure.log", "configrationLog"),
             ("filtering.log", "filteringLog"),
             ("publish.log", "publishLog"),
+            ("receipt.json", "receipt"),
         ]
         assert await result(client, job_id, 0) == b"3 rows"
         assert await result(client, job_id, 3) == b"removed rows.csv\n"
@@ -72,6 +73,7 @@ async def test_a_failing_filter_publishes_the_logs_and_no_output(
             "configrationLog",
             "filteringLog",
             "publishLog",
+            "receipt",
         ]
         assert await result(client, job_id, 2) == b"rows found\n"
         stored = await runtime.store.get_job(job_id)

@@ -55,7 +55,9 @@ async def test_a_raw_code_job_reads_its_input_and_publishes_its_result(
         job_id = await start_job(client, body)
         job = await finished(client, job_id)
         assert (job["status"], job["statusText"], job["stopreq"]) == (70, "Job finished", 0)
-        assert result_types(job) == ["output", "algorithmLog", "configrationLog", "publishLog"]
+        assert result_types(job) == [
+            "output", "algorithmLog", "configrationLog", "publishLog", "receipt"
+        ]  # fmt: skip
         assert job["results"][0]["filename"] == "sum.txt"
         assert await get_result(client, job_id, 0) == b"20.0"
         assert b"sum is 20.0" in await get_result(client, job_id, 1)
