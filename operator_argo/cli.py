@@ -1,4 +1,4 @@
-"""The `operator-argo` command: serve, migrate, render, demo and the job steps."""
+"""The `operator-argo` command: serve, migrate, render, demo, receipt and the job steps."""
 
 from __future__ import annotations
 
@@ -41,6 +41,18 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--environment", help="environment id (default: the request's)")
     demo = commands.add_parser("demo", help="run one real job end to end on the embedded stack")
     demo.add_argument("--keep", action="store_true", help="keep the demo's data directory")
+    receipt = commands.add_parser("receipt", help="check a finished job's signed receipt")
+    receipts = receipt.add_subparsers(dest="action", required=True, metavar="ACTION")
+    verify = receipts.add_parser(
+        "verify",
+        help="check a receipt's signature and, given downloaded results, their sizes and hashes",
+        description="Exit 0 when the receipt is signed by ADDRESS (default: the environment "
+        "address the receipt states) and every FILE, matched by name, has the size and sha256 "
+        "the receipt states; 1 otherwise, with each problem on stderr.",
+    )
+    verify.add_argument("receipt", help="the receipt.json of a job (getResult of type receipt)")
+    verify.add_argument("files", nargs="*", help="downloaded results, named as the job named them")
+    verify.add_argument("--address", help="the environment's consumerAddress (GET /environments)")
     step = commands.add_parser("step", help="run a job step (inside a job pod)")
     steps = step.add_subparsers(dest="name", required=True, metavar="STEP")
     from operator_argo.steps.env import STEP_HELP
@@ -86,6 +98,31 @@ def _render(path: str, environment: str | None) -> int:
     return 0
 
 
+def _verify_receipt(path: str, files: Sequence[str], address: str | None) -> int:
+    import json
+
+    from operator_argo.auth.receipts import verify_receipt
+
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        missing = [name for name in files if not Path(name).is_file()]
+    except (OSError, ValueError) as exc:
+        print(f"operator-argo: {path} is not a readable receipt: {exc}", file=sys.stderr)
+        return 1
+    if missing or not isinstance(document, dict):
+        what = f"no such file: {', '.join(missing)}" if missing else "not a JSON object"
+        print(f"operator-argo: {what}", file=sys.stderr)
+        return 1
+    verdict = verify_receipt(document, address=address, files=[Path(name) for name in files])
+    for problem in verdict.problems:
+        print(f"operator-argo: receipt refused: {problem}", file=sys.stderr)
+    if not verdict.valid:
+        return 1
+    checked = f"; {len(files)} file(s) match" if files else ""
+    print(f"receipt valid: signed by {verdict.signer}{checked}")
+    return 0
+
+
 def _serve_settings(settings: Settings, workers: int | None) -> Settings:
     """`settings` with `--workers` applied (checked as the setting is)."""
     if workers is None:
@@ -113,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "render":
             return _render(args.request, args.environment)
+        if args.command == "receipt":
+            return _verify_receipt(args.receipt, args.files, args.address)
         from operator_argo import app
         from operator_argo.config import load_settings
 
