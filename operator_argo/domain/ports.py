@@ -194,6 +194,10 @@ class Engine(Protocol):
     async def watch(self, sink: ObservationSink) -> None:
         """Report observations of every managed workflow to `sink` until cancelled."""
 
+    async def ran_image(self, job: Job) -> str | None:
+        """The image the algorithm's container ran, by digest as the node's runtime reports it
+        (a job's receipt states it), or None when the engine cannot say (no image; gone)."""
+
     def follow_log(self, job: Job) -> AsyncIterator[bytes]:
         """The algorithm's output from its first byte, as it is written, ending when the
         algorithm has ended. NotFound when there is none to follow here (the algorithm has not

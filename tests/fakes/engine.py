@@ -28,6 +28,7 @@ class RecordingEngine:
     fail_times: int = 0
     on_submit: Callable[[Job], Awaitable[None]] | None = None
     closed: bool = False
+    image_ids: dict[str, str] = dataclasses.field(default_factory=dict)  # by job id
 
     async def submit(self, job: Job, environment: Environment) -> str:
         if self.fail_times > 0 and self.fail_with is not None:
@@ -46,6 +47,9 @@ class RecordingEngine:
 
     async def release(self, job: Job) -> None:
         self.released.append(job.job_id)
+
+    async def ran_image(self, job: Job) -> str | None:
+        return self.image_ids.get(job.job_id)
 
     async def follow_log(self, job: Job) -> AsyncIterator[bytes]:
         raise NotFound("a recording engine runs nothing")

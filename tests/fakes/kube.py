@@ -204,8 +204,18 @@ class _Pod:
     labels: dict[str, str]
     created: str
     log: bytearray = dataclasses.field(default_factory=bytearray)
+    image_id: str | None = None  # the main container's imageID, once it has begun
     ended: bool = False
     changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+
+def _pod_status(pod: _Pod) -> dict[str, Any]:
+    """Argo's two containers as the kubelet reports them; imageIDs once they have begun."""
+    if pod.image_id is None:
+        return {"phase": "Pending"}
+    wait = {"name": "wait", "image": "argoexec:test", "imageID": "sha256:" + "0" * 64}
+    main = {"name": "main", "image": "algorithm:test", "imageID": pod.image_id}
+    return {"phase": "Running", "containerStatuses": [wait, main]}
 
 
 @dataclasses.dataclass
@@ -390,9 +400,12 @@ class FakeKube:
                 pod.ended = True
                 pod.changed.set()
 
-    def add_pod(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
-        """A pod as Argo's controller would create it for a step, its log empty."""
-        self.pods[(namespace, name)] = _Pod(dict(labels), timestamp())
+    def add_pod(
+        self, namespace: str, name: str, labels: Mapping[str, str], *, image_id: str | None = None
+    ) -> None:
+        """A pod as Argo's controller would create it for a step, its log empty; `image_id`: its
+        main container has begun from that image (the kubelet then reports it)."""
+        self.pods[(namespace, name)] = _Pod(dict(labels), timestamp(), image_id=image_id)
 
     def write_log(self, namespace: str, pod: str, data: bytes, *, end: bool = False) -> None:
         """Append to the pod's main container log; `end`: the container has ended."""
@@ -522,7 +535,10 @@ class FakeKube:
     async def _list_pods(self, request: web.Request) -> web.Response:
         ns, selector = request.match_info["ns"], request.query.get("labelSelector", "")
         items = [
-            {"metadata": {"name": name, "labels": pod.labels, "creationTimestamp": pod.created}}
+            {
+                "metadata": {"name": name, "labels": pod.labels, "creationTimestamp": pod.created},
+                "status": _pod_status(pod),
+            }
             for (space, name), pod in sorted(self.pods.items())
             if space == ns and label_matches(selector, pod.labels)
         ]

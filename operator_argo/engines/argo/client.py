@@ -244,6 +244,11 @@ class KubeClient:
 
     async def pod_names(self, namespace: str, *, label_selector: str) -> list[str]:
         """The names of the pods carrying `label_selector`, oldest first."""
+        pods = await self.list_pods(namespace, label_selector=label_selector)
+        return [str(_map(item.get("metadata")).get("name", "")) for item in pods]
+
+    async def list_pods(self, namespace: str, *, label_selector: str) -> list[Mapping[str, Any]]:
+        """The pods carrying `label_selector` as the API server states them, oldest first."""
         call = self._core.list_namespaced_pod_without_preload_content(
             namespace, label_selector=label_selector
         )
@@ -258,7 +263,7 @@ class KubeClient:
                 response.release()
         items = [_map(item) for item in _map(json.loads(body)).get("items") or []]
         items.sort(key=lambda item: str(_map(item.get("metadata")).get("creationTimestamp", "")))
-        return [str(_map(item.get("metadata")).get("name", "")) for item in items]
+        return items
 
     async def follow_pod_log(
         self, namespace: str, pod: str, *, container: str

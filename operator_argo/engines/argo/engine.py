@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import structlog
 
@@ -120,6 +120,20 @@ class ArgoEngine:
         except NotFound:
             return
         log.info("workflow_deleted", job_id=job.job_id, workflow=name)
+
+    async def ran_image(self, job: Job) -> str | None:
+        """The `imageID` the node's runtime reports for the algorithm pod's main container
+        (the image by digest); None once the pod is gone or while the container never began."""
+        namespace, name = self._where(job)
+        selector = f"{WORKFLOW_LABEL}={name},{STEP_LABEL}=algorithm"
+        pods = await self.client.list_pods(namespace, label_selector=selector)
+        if not pods:
+            return None
+        statuses = (pods[-1].get("status") or {}).get("containerStatuses") or ()
+        for status in statuses:
+            if isinstance(status, Mapping) and status.get("name") == MAIN_CONTAINER:
+                return str(status.get("imageID") or "") or None
+        return None
 
     async def follow_log(self, job: Job) -> AsyncIterator[bytes]:
         """The algorithm pod's main container log through the Kubernetes API, followed until

@@ -140,6 +140,10 @@ class LocalEngine:
         retention settings are the Argo engine's)."""
         await self.delete(job)
 
+    async def ran_image(self, job: Job) -> str | None:
+        """None: the local engine runs the algorithm as a process, not from an image."""
+        return None
+
     async def follow_log(self, job: Job) -> AsyncIterator[bytes]:
         """The algorithm's log file as the algorithm writes it (stdout and stderr), until the
         algorithm has ended; NotFound for a job that does not run here."""
