@@ -110,6 +110,7 @@ class TerminationDetails:
     exit_code: int | None = None
     oom_killed: bool = False
     message: str | None = None
+    image_id: str | None = None  # the image that ran, by digest (Engine.ran_image); receipts
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

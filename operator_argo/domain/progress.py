@@ -116,7 +116,9 @@ def decide_update(job: Job, obs: Observation) -> JobUpdate | None:
         if not can_transition(job.status, target):
             return None
         started = algorithm.started_at if algorithm is not None else None
-        return JobUpdate(status=target, algorithm_started_at=started)
+        return JobUpdate(
+            status=target, algorithm_started_at=started, termination=_termination(algorithm)
+        )
     status, reason = _final_status(job, obs)
     results, publish_error = _results(obs)
     filter_error, filter_deadline = _filter_failure(obs)

@@ -2,7 +2,8 @@
 
 A receipt is one more result of a finished job, `receipt.json` (type `receipt`). Its `receipt`
 member states the job, its environment and that environment's address, the algorithm as
-requested (image, tag, checksum, entrypoint) and the sha256 of the code configure wrote, the
+requested (image, tag, checksum, entrypoint), the image that ran by digest where the engine can
+say (Argo: the algorithm container's `imageID`), the sha256 of the code configure wrote, the
 sha256 and size of every input file as configure stored it and of every file publish uploaded,
 the times, the exit code, the stop reason and the limits applied. `signature` is the
 environment key's EIP-191 signature over the keccak256 of `canonical_bytes(receipt)`, so the
@@ -103,6 +104,7 @@ def build_receipt(
             "tag": container.tag,
             "checksum": container.checksum or None,
             "entrypoint": container.entrypoint,
+            "imageId": termination.image_id if termination is not None else None,
             "source": algorithm_output.get("source"),
             "codeBytes": algorithm_output.get("bytes"),
             "codeSha256": algorithm_output.get("sha256"),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
 import structlog
 
 from operator_argo.domain.errors import OperatorError
-from operator_argo.domain.job import Job
+from operator_argo.domain.job import Job, JobUpdate
 from operator_argo.domain.observation import Observation
 from operator_argo.domain.ports import Engine, JobStore, Receipts, ResultReader
 from operator_argo.domain.progress import decide_update
@@ -20,7 +21,9 @@ log = structlog.get_logger(__name__)
 class Reconciler:
     """Maps each observation to the job's next state through the allowed transitions.
 
-    A final update gains the job's signed receipt as its last result before it is stored
+    Once the algorithm has ended, its termination details gain the image it ran by digest, as
+    the engine reports it while the algorithm's pod still exists (Engine.ran_image). A final
+    update gains the job's signed receipt as its last result before it is stored
     (service/receipts.py), when the reconciler is given a receipt maker.
 
     Duplicate, late and out-of-order observations are no-ops: `decide_update` returns nothing
@@ -68,6 +71,7 @@ class Reconciler:
         update = decide_update(job, observation)
         if update is None:
             return None
+        update = await self._with_ran_image(job, update)
         if update.finished and not observation.deleted and self._receipts is not None:
             update = await self._receipts.attach(job, update, observation)
         after = await self._store.apply_update(job.job_id, update)
@@ -90,6 +94,24 @@ class Reconciler:
                 await self._delete_results(after)
             await self._collect(after, observation)
         return after
+
+    async def _with_ran_image(self, job: Job, update: JobUpdate) -> JobUpdate:
+        """`update` with the image the algorithm ran: the one stored with an earlier update
+        (its pod may be gone by the final one), else the engine's answer now."""
+        termination = update.termination
+        if termination is None or termination.image_id is not None:
+            return update
+        image = job.termination.image_id if job.termination is not None else None
+        if image is None:
+            try:
+                image = await self._engine.ran_image(job)
+            except OperatorError as exc:  # a fact for the receipt: never holds the job back
+                log.info("ran_image_unknown", job_id=job.job_id, error=exc.message)
+        if image is None:
+            return update
+        return dataclasses.replace(
+            update, termination=dataclasses.replace(termination, image_id=image)
+        )
 
     async def _delete_results(self, job: Job) -> None:
         """A job deleted while it ran has just published: its results go at once (the janitor

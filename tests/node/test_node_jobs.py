@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from eth_account import Account
 
+from operator_argo.auth.receipts import verify_receipt
 from tests.cluster.node import NODE_NAME, RUNTIME_CLASS, Node
-from tests.node.conftest import NAMESPACE, OWNER, job_body
+from tests.node.conftest import ENV_KEY, NAMESPACE, OWNER, job_body
 from tests.node.harness import (
     FileServer,
     InstalledOperator,
@@ -137,6 +140,14 @@ def test_raw_code_job_reads_its_input_and_publishes_its_output(
     assert {"configrationLog", "publishLog"} <= results.keys()
     assert job["terminationDetails"] == {"exitCode": 0, "OOMKilled": False}
     assert job["algorithmStartedAt"] is not None
+    # Its receipt: signed by the environment's key, stating the image the node really ran.
+    document = json.loads(results["receipt"])
+    verdict = verify_receipt(document, address=Account.from_key("0x" + ENV_KEY).address)
+    assert verdict.valid, verdict.problems
+    receipt = document["receipt"]
+    assert "sha256:" in (receipt["algorithm"]["imageId"] or ""), receipt["algorithm"]
+    stated = {item["filename"]: item["sha256"] for item in receipt["results"]}
+    assert stated["reversed.bin"] == hashlib.sha256(results["output:reversed.bin"]).hexdigest()
 
 
 def test_url_algorithm_with_two_inputs(api: OperatorClient, batch: dict[str, Started]) -> None:

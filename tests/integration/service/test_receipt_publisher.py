@@ -93,3 +93,28 @@ async def test_a_job_whose_workflow_vanished_gets_no_receipt(
     assert stored is not None and stored.status is JobStatus.FINISHED
     assert not any(r.type == "receipt" for r in stored.results or ())
     assert not (tmp_path / "results" / job.job_id / "receipt.json").exists()
+
+
+async def test_the_receipt_states_the_image_read_while_the_algorithm_pod_still_existed(
+    job_store: PostgresJobStore, tmp_path: Path
+) -> None:
+    job = await job_store.insert_job(new_job())
+    engine = RecordingEngine()
+    reconciler = Reconciler(job_store, engine, receipts=stored_receipts(tmp_path))
+    sequence = happy_sequence(job.job_id)
+    for obs in sequence[:3]:
+        await reconciler.apply(obs)
+    engine.image_ids[job.job_id] = "sha256:" + "ef" * 32
+    await reconciler.apply(sequence[3])  # the algorithm has ended, publish runs
+    publishing = await job_store.get_job(job.job_id)
+    assert publishing is not None and publishing.termination is not None
+    assert publishing.termination.exit_code == 0
+    assert publishing.termination.image_id == "sha256:" + "ef" * 32
+    del engine.image_ids[job.job_id]  # the pods went with the finished workflow
+    await reconciler.apply(sequence[4])
+    stored = await job_store.get_job(job.job_id)
+    assert stored is not None and stored.results and stored.termination is not None
+    assert stored.termination.image_id == "sha256:" + "ef" * 32
+    document = json.loads((tmp_path / "results" / stored.results[-1].key).read_bytes())
+    assert document["receipt"]["algorithm"]["imageId"] == "sha256:" + "ef" * 32
+    assert verify_receipt(document, address=SIGNER.address("env-a")).valid

@@ -75,6 +75,23 @@ def test_happy_path_walks_every_status_in_order() -> None:
     assert update.termination is not None and update.termination.exit_code == 0
 
 
+def test_the_algorithms_end_is_stated_while_publish_still_runs() -> None:
+    obs = observe(
+        Phase.RUNNING,
+        configure=step(Phase.SUCCEEDED, 0),
+        algorithm=step(Phase.FAILED, 3, message="Error (exit code 3)"),
+        publish=step(Phase.RUNNING),
+    )
+    update = decide_update(make_job(JobStatus.RUNNING), obs)
+    assert update is not None and update.status is JobStatus.PUBLISHING and not update.finished
+    assert update.termination is not None and update.termination.exit_code == 3
+    running = observe(
+        Phase.RUNNING, configure=step(Phase.SUCCEEDED, 0), algorithm=step(Phase.RUNNING)
+    )
+    started = decide_update(make_job(JobStatus.PROVISIONED), running)
+    assert started is not None and started.termination is None
+
+
 def test_duplicate_and_late_observations_change_nothing() -> None:
     running = make_job(JobStatus.RUNNING)
     late = observe(Phase.RUNNING, configure=step(Phase.RUNNING))
