@@ -53,6 +53,7 @@ from operator_argo.config import Settings
 from operator_argo.domain.caller import NonceClaim
 from operator_argo.domain.environment import Environment
 from operator_argo.domain.job import Address, Job, JobFilter, JobId, NewJob
+from operator_argo.domain.names import WORKFLOW_PREFIX
 from operator_argo.domain.status import JobStatus
 from operator_argo.observability.logging import configure_logging
 from operator_argo.service.jobs import JobService
@@ -300,8 +301,10 @@ async def seed(conninfo: str) -> list[tuple[str, str]]:
         ]
         await asyncio.gather(*(store.insert_job(job) for job in batch))
     async with database.connection() as conn:
-        await conn.execute(_FINISH, {"ids": [job_id for _, job_id in jobs[:FINISHED]]})
-        await conn.execute(_START, {"ids": [job_id for _, job_id in jobs[-STARTED:]]})
+        finished = [job_id for _, job_id in jobs[:FINISHED]]
+        started = [job_id for _, job_id in jobs[-STARTED:]]
+        await conn.execute(_FINISH, {"ids": finished, "prefix": WORKFLOW_PREFIX})
+        await conn.execute(_START, {"ids": started, "prefix": WORKFLOW_PREFIX})
         await conn.execute("VACUUM ANALYZE jobs")
     await database.close()
     return jobs
@@ -309,13 +312,13 @@ async def seed(conninfo: str) -> list[tuple[str, str]]:
 
 _FINISH = """
 UPDATE jobs SET status = 70, date_finished = now(), submitted_at = now(),
-    workflow_name = 'c2d-' || job_id,
+    workflow_name = %(prefix)s || job_id,
     results = '[{"filename": "out.txt", "filesize": 12, "type": "output", "key": "k"},
                 {"filename": "algorithm.log", "filesize": 30, "type": "algorithmLog", "key": "l"}]'
 WHERE job_id = ANY(%(ids)s)
 """
 _START = """
-UPDATE jobs SET status = 40, submitted_at = now(), workflow_name = 'c2d-' || job_id,
+UPDATE jobs SET status = 40, submitted_at = now(), workflow_name = %(prefix)s || job_id,
     algorithm_started_at = now()
 WHERE job_id = ANY(%(ids)s)
 """

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # Argo's own default pacing unless asked otherwise (the node tests run it at 2 s).
 os.environ.setdefault("OPERATOR_ARGO_REQUEUE", "10s")
 
+from operator_argo.domain.names import workflow_name
 from tests.cluster.control_plane import ControlPlane, request_json
 from tests.cluster.node import ALGORITHM_IMAGE, NODE_IP, running_node
 from tests.node import conftest as node_conftest
@@ -103,7 +104,7 @@ def run_operator_jobs(
         log = api.results_by_type(job, OWNER)["algorithmLog"].decode()
         start, end = algorithm_times(log)
         final = float(job["dateFinished"])
-        wf_end = ends.ended.get(f"c2d-{job_id}", float("nan"))
+        wf_end = ends.ended.get(workflow_name(job_id), float("nan"))
         rows.append({"start": start - accepted, "end": final - end, "store_lag": final - wf_end})
     return rows
 

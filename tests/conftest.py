@@ -27,7 +27,7 @@ from operator_argo.store.embedded import SUPERUSER, start_server, stop_server
 from operator_argo.store.jobs import PostgresJobStore
 from operator_argo.store.migrate import migrate
 
-# `--kube=fake|real|argo`: the Kubernetes API the Argo engine tests run against.
+# `--kube=fake|real|node`: the Kubernetes API the Argo engine tests run against.
 pytest_plugins = ["tests.cluster.plugin"]
 
 
