@@ -13,6 +13,7 @@ from pathlib import Path
 
 import structlog
 
+from operator_argo.domain.clock import SYSTEM_CLOCK  # processes run in real time
 from operator_argo.engines.local.sandbox import Limits, child_setup
 
 log = structlog.get_logger(__name__)
@@ -43,10 +44,6 @@ class ProcessOutcome:
     deadline_exceeded: bool = False
     stopped: bool = False
     error: str | None = None  # it could not be started
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _exit_code(returncode: int) -> int:
@@ -132,13 +129,16 @@ async def run_process(
     on_started: Callable[[dt.datetime], None] | None = None,
 ) -> ProcessOutcome:
     """Run `spec` to its end, its deadline, or until `stop` is set; then clean its group up."""
-    started = _now()
+    started = SYSTEM_CLOCK.now()
     try:
         proc = await _spawn(spec)
     except OSError as exc:
         message = f"cannot start {spec.argv[0]}: {exc.strerror or exc}"
         return ProcessOutcome(
-            exit_code=EXIT_CANNOT_START, started_at=started, finished_at=_now(), error=message
+            exit_code=EXIT_CANNOT_START,
+            started_at=started,
+            finished_at=SYSTEM_CLOCK.now(),
+            error=message,
         )
     spec.pid_file.parent.mkdir(parents=True, exist_ok=True)
     spec.pid_file.write_text(f"{proc.pid} {_start_ticks(proc.pid) or 0}\n", encoding="ascii")
@@ -167,7 +167,7 @@ async def run_process(
     return ProcessOutcome(
         exit_code=_exit_code(returncode),
         started_at=started,
-        finished_at=_now(),
+        finished_at=SYSTEM_CLOCK.now(),
         deadline_exceeded=timed_out,
         stopped=stopped,
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from operator_argo.domain.clock import SYSTEM_CLOCK  # processes run in real time
 from operator_argo.domain.observation import Observation, Phase, StepObservation
 from operator_argo.engines.local.launch import Launcher
 from operator_argo.engines.local.process import ProcessOutcome, run_process
@@ -20,10 +20,6 @@ from operator_argo.engines.local.workflow import StepTemplate, WorkflowPlan
 log = structlog.get_logger(__name__)
 
 STOPPED_MESSAGE = "Stopped with strategy 'Stop'"  # what Argo says after `shutdown: Stop`
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _read_result(path: Path) -> Mapping[str, Any] | None:
@@ -114,7 +110,7 @@ class JobRun:
 
     async def run(self) -> None:
         """Run the steps, then the exit handler, always ending with a final observation."""
-        self._phase, self._started_at = Phase.RUNNING, _now()
+        self._phase, self._started_at = Phase.RUNNING, SYSTEM_CLOCK.now()
         try:
             failed = await self._run_main()
             if self.plan.exit_handler is not None:
@@ -124,17 +120,17 @@ class JobRun:
         except Exception as exc:  # a bug here must still end the job, not leave it hanging
             log.exception("local_job_crashed", job_id=self.job_id)
             self._phase, self._message = Phase.ERROR, f"local engine error: {exc}"
-        self._finished_at = _now()
+        self._finished_at = SYSTEM_CLOCK.now()
         self._publish()
 
     async def _run_main(self) -> bool:
         """The main steps in order until one fails, a stop or the workflow deadline; failed?"""
-        deadline_at = time.monotonic() + self.plan.deadline if self.plan.deadline else None
+        deadline_at = SYSTEM_CLOCK.monotonic() + self.plan.deadline if self.plan.deadline else None
         for template in self.plan.main:
             if self._stop.is_set():
                 self._message = STOPPED_MESSAGE
                 return True
-            remaining = deadline_at - time.monotonic() if deadline_at is not None else None
+            remaining = deadline_at - SYSTEM_CLOCK.monotonic() if deadline_at is not None else None
             if remaining is not None and remaining <= 0:
                 return self._workflow_deadline()
             limit = template.deadline
