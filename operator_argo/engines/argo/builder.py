@@ -40,6 +40,7 @@ from hera.workflows.protocol import Templatable
 
 from operator_argo.config import Settings
 from operator_argo.domain import names
+from operator_argo.domain.clock import SYSTEM_CLOCK
 from operator_argo.domain.deadlines import workflow_deadline
 from operator_argo.domain.environment import Environment, FilterStep
 from operator_argo.domain.job import (
@@ -308,7 +309,7 @@ def build_workflow(
     its own values filled in (`_fill`), which is ten times cheaper than a full hera build on the
     scheduler's hot path. `build_workflow_with_hera` is the full build; tests hold the two equal.
     """
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or SYSTEM_CLOCK.now()
     manifest: dict[str, Any] = json.loads(_shape(environment, settings))
     _fill(manifest, job, environment, settings, algorithm_deadline(job, environment, now))
     return manifest
@@ -399,7 +400,7 @@ def build_workflow_with_hera(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """The full hera build of `build_workflow` (the reference the fast path is tested against)."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or SYSTEM_CLOCK.now()
     algo_deadline = algorithm_deadline(job, environment, now)
     meta = _metadata(job, environment)
     workflow = Workflow(

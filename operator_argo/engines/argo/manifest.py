@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from operator_argo.config import S3Settings, Settings
+from operator_argo.domain.clock import SYSTEM_CLOCK
 from operator_argo.domain.environment import Environment, FilterStep, KeySource, PodPlacement
 from operator_argo.domain.errors import NotFound
 from operator_argo.domain.messages import ENVIRONMENT_INVALID
@@ -145,7 +146,7 @@ def render_workflow(
 ) -> dict[str, Any]:
     """The workflow the operator would submit for a POST /compute body at `now` (no I/O); a
     body it would refuse (preflight included) is refused here too."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or SYSTEM_CLOCK.now()
     body = {key: value for key, value in request_json.items() if key != "_comment"}
     job = job_from_request(body, job_id=job_id, now=now)
     environment = settings.environment(job.environment)
