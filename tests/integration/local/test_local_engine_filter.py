@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from operator_argo.domain.environment import FilterStep
+from operator_argo.domain.names import FILTER_FOLDER, FILTER_LOG
 from operator_argo.domain.observation import Observation, Phase
 from operator_argo.domain.status import JobStatus, StopReason
 from operator_argo.engines.argo.builder import FILTER_LAUNCHER
@@ -129,6 +130,33 @@ async def test_a_filter_past_its_deadline_is_stopped_and_withholds_the_outputs(
     assert "keep.txt" not in published(final)
     job, _ = replay(make_job(WRITE_OUTPUTS), seen)
     assert job.stopreq is StopReason.DEADLINE and job.status is JobStatus.FINISHED
+
+
+async def test_a_stop_while_the_filter_runs_withholds_the_outputs_and_publishes_the_logs(
+    make_engine: Callable[..., LocalEngine], bwrap: str
+) -> None:
+    engine = make_engine()
+    job = make_job(WRITE_OUTPUTS)
+    async with Recorder(engine) as recorder:
+        await engine.submit(job, filtering("sh", "-c", "echo inspecting; sleep 300"))
+        await recorder.until(job.job_id, lambda o: "filter" in o.steps)
+        log = engine.layout(job.job_id).admin / FILTER_FOLDER / FILTER_LOG
+        for _ in range(100):  # until the filter has begun writing its log
+            if "inspecting" in (log.read_text() if log.exists() else ""):
+                break
+            await asyncio.sleep(0.1)
+        await engine.stop(job)
+        final = await recorder.final(job.job_id)
+    assert final.phase is Phase.FAILED and final.message == "Stopped with strategy 'Stop'"
+    assert final.steps["filter"].phase is Phase.FAILED
+    assert not final.steps["filter"].deadline_exceeded
+    assert set(published(final)) == {
+        "algorithm.log", "configure.log", "filtering.log", "publish.log"
+    }  # fmt: skip
+    stopped = make_job(WRITE_OUTPUTS, stopreq=StopReason.REQUESTED)  # as PUT /compute stores it
+    end, statuses = replay(stopped, recorder.of(job.job_id))
+    assert statuses[-3:] == [50, 60, 70] and end.status is JobStatus.FINISHED
+    assert end.stopreq is StopReason.REQUESTED and end.error is not None
 
 
 async def test_an_algorithm_failure_skips_the_filter_and_withholds_the_outputs(
