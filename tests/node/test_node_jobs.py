@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from eth_account import Account
 
 from operator_argo.auth.receipts import verify_receipt
 from tests.cluster.node import NODE_NAME, RUNTIME_CLASS, Node
-from tests.node.conftest import ENV_KEY, NAMESPACE, OWNER, job_body
+from tests.node.conftest import NAMESPACE, OWNER, job_body
 from tests.node.harness import (
+    API,
     FileServer,
     InstalledOperator,
     OperatorClient,
@@ -142,7 +142,10 @@ def test_raw_code_job_reads_its_input_and_publishes_its_output(
     assert job["algorithmStartedAt"] is not None
     # Its receipt: signed by the environment's key, stating the image the node really ran.
     document = json.loads(results["receipt"])
-    verdict = verify_receipt(document, address=Account.from_key("0x" + ENV_KEY).address)
+    assert document["receipt"]["environment"]["id"] == "ocean-compute"
+    environments = api.call("GET", f"{API}/environments")
+    address = next(e["consumerAddress"] for e in environments if e["id"] == "ocean-compute")
+    verdict = verify_receipt(document, address=address)
     assert verdict.valid, verdict.problems
     receipt = document["receipt"]
     assert "sha256:" in (receipt["algorithm"]["imageId"] or ""), receipt["algorithm"]
