@@ -14,10 +14,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from operator_argo.config import Settings
-from operator_argo.domain.environment import Environment, FilterStep
+from operator_argo.domain.environment import Environment, FilterStep, KeySource
 from operator_argo.domain.names import workflow_name
 from operator_argo.store.jobs import PostgresJobStore
 from tests.fakes.kube import FakeKube, fake_kube
+from tests.fakes.receiver import NoticeReceiver
 from tests.kit.data import OCEAN_EXAMPLES
 from tests.kit.factories import new_job
 from tests.kit.store import claim_next
@@ -307,3 +308,41 @@ async def test_a_filtered_job_shows_50_and_a_failed_filter_ends_it_with_the_logs
         stored = await runtime.store.get_job(job_id)
         assert stored is not None and stored.error is not None
         assert "filtering step failed (Error (exit code 3))" in stored.error
+
+
+async def test_an_argo_job_sends_its_start_and_finish_notices_signed_by_the_environment(
+    argo_settings: Settings, fake_kube: FakeKube, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "environment.key"
+    key_file.write_text("7d" * 32 + "\n")  # the operator's mounted copy (the chart's keyFile)
+    (environment,) = argo_settings.environments
+    receiver = NoticeReceiver()
+    await receiver.start()
+    settings = dataclasses.replace(
+        argo_settings,
+        environments=(dataclasses.replace(environment, key=KeySource(file=str(key_file))),),
+        notify_start_url=receiver.url("/start"),
+        notify_stop_url=receiver.url("/stop"),
+        notify_interval=0.05,
+    )
+    try:
+        async with running_operator(settings) as (_, client):
+            job_id, wf = await submitted(client, fake_kube, raw_request())
+            (start,) = await receiver.wait_for(1)  # sent once claimed, before configure ran
+            assert (start.path, start.body["jobId"], start.body["status"]) == ("/start", job_id, 1)
+            fake_kube.set_step(NS, wf, "configure", "Succeeded", exit_code=0, result={})
+            fake_kube.set_step(NS, wf, "algorithm", "Succeeded", exit_code=0)
+            result = published(job_id, settings.results_dir)
+            fake_kube.set_step(NS, wf, "publish", "Succeeded", exit_code=0, result=result)
+            fake_kube.finish(NS, wf, "Succeeded")
+            await eventually(status_is(client, job_id, 70))
+            _, finish = await receiver.wait_for(2)
+            job = await job_status(client, job_id)
+            resp = await client.get("/api/v1/operator/environments")
+            address = (await resp.json())[0]["consumerAddress"]
+    finally:
+        await receiver.stop()
+    assert (finish.path, finish.body["status"]) == ("/stop", 70)
+    assert finish.body["dateFinished"] == job["dateFinished"]
+    assert start.signer == start.claimed == finish.signer == finish.claimed == address
+    assert len(receiver.received) == 2
