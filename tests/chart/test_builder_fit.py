@@ -5,7 +5,6 @@ Secrets (and keys) the chart provides in the job's namespace."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +13,16 @@ import pytest
 from operator_argo.config import Settings, load_settings
 from operator_argo.domain.job import Job
 from operator_argo.engines.argo.builder import build_workflow
-from operator_argo.engines.argo.builder_request import job_from_request
+from tests.kit.factories import job_from_example
 
-from .conftest import ROOT, Rendered, render, settings_env
+from .conftest import Rendered, render, settings_env
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 PROVIDERS = '["0x2222222222222222222222222222222222222222"]'
 
 
 def make_job() -> Job:
-    body = json.loads((ROOT / "templates" / "requests" / "published-algo.json").read_text())
-    return job_from_request(body, job_id="b" * 32, now=NOW)
+    return job_from_example(job_id="b" * 32, now=NOW)
 
 
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:

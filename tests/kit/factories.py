@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from operator_argo.domain.environment import Environment
@@ -24,8 +26,10 @@ from operator_argo.domain.job import (
     NewJob,
 )
 from operator_argo.domain.status import JobStatus
+from operator_argo.engines.argo.builder_request import job_from_request
 
 OWNER = Address("0x" + "ab" * 20)
+REQUESTS = Path(__file__).resolve().parents[2] / "templates" / "requests"  # the rendered examples
 CONTAINER = ContainerSpec(entrypoint="python $ALGO", image="python", tag="3.11")
 
 
@@ -68,6 +72,15 @@ def make_job(environment: str = "env-a", **overrides: Any) -> Job:
     """A job as the store returns it: queued, created now, unless overridden."""
     stored = {"status": JobStatus.QUEUED, "date_created": dt.datetime.now(dt.UTC)}
     return Job(**(_fields(environment) | stored | overrides))
+
+
+def job_from_example(
+    name: str = "published-algo.json", *, job_id: str, now: dt.datetime, **request: Any
+) -> Job:
+    """The job POST /compute makes of one of templates/requests' bodies, with request fields
+    overridden (the workflow builder's and the chart's tests build from these)."""
+    body = json.loads((REQUESTS / name).read_text(encoding="utf-8")) | request
+    return job_from_request(body, job_id=job_id, now=now)
 
 
 def make_environment(env_id: str = "env-a", **overrides: Any) -> Environment:

@@ -14,14 +14,12 @@ from operator_argo.api.results import parse_range
 from operator_argo.domain.errors import InvalidRequest, RangeNotSatisfiable
 from operator_argo.domain.job import (
     Address,
-    AlgorithmSpec,
-    ContainerSpec,
     Job,
     JobId,
-    JobSpec,
     ResultFile,
 )
 from operator_argo.domain.status import JobStatus
+from tests.kit import factories
 from tests.kit.data import OCEAN_EXAMPLES as EXAMPLES
 
 
@@ -114,16 +112,10 @@ def _job(**changes: Any) -> Job:
         "job_id": JobId("a" * 32),
         "owner": Address("0xO"),
         "agreement_id": "0xA",
-        "environment": "env",
-        "spec": JobSpec(
-            inputs=(),
-            algorithm=AlgorithmSpec(did=None, container=ContainerSpec(entrypoint="e", image="i")),
-        ),
-        "status": JobStatus.QUEUED,
+        "spec": factories.make_spec(urls=()),
         "date_created": dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=dt.UTC),
     }
-    fields.update(changes)
-    return Job(**fields)
+    return factories.make_job("env", **(fields | changes))
 
 
 def test_status_object_before_and_after_results() -> None:

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from argo_builder_support import JOB_ID, NOW, load_request
+from argo_builder_support import JOB_ID, NOW
 
 from operator_argo.config import Settings
 from operator_argo.domain.environment import Environment, KeySource
 from operator_argo.domain.job import Job
 from operator_argo.engines.argo.builder import build_workflow
-from operator_argo.engines.argo.builder_request import job_from_request
+from tests.kit.factories import job_from_example
 
 
 @pytest.fixture
@@ -38,9 +38,7 @@ def make_job() -> Callable[..., Job]:
     """A Job from the published-algorithm example, with request fields overridden."""
 
     def make(**overrides: Any) -> Job:
-        body = load_request("published-algo.json")
-        body.update(overrides)
-        return job_from_request(body, job_id=JOB_ID, now=NOW)
+        return job_from_example(job_id=JOB_ID, now=NOW, **overrides)
 
     return make
 
