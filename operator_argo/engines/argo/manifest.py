@@ -82,7 +82,7 @@ TEMPLATE_SETTINGS = Settings(
                         ]
                     }
                 },
-                priority_class_name="c2d-gpu",
+                priority_class_name="gpu-jobs",
                 runtime_class_name="nvidia",
                 image_pull_secrets=("algorithm-images",),
                 image_pull_policy="IfNotPresent",
