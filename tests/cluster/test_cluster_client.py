@@ -11,24 +11,27 @@ import pytest
 
 from operator_argo.config import Settings
 from operator_argo.domain.errors import NotFound, PermanentEngineError
-from operator_argo.engines.argo.client import AlreadyExists, Gone, KubeClient, WatchEvent
+from operator_argo.engines.argo.client import AlreadyExists, Gone, WatchEvent
 from tests.cluster.real_kube import FakeOnlyControl, RealKube
 from tests.fakes.kube import node_id, sample_workflow
+from tests.kit.kube import TestingKubeClient
 
 NS = "ocean-compute"
 MANAGED = "app.kubernetes.io/managed-by=operator-argo"
 
 
 @pytest.fixture
-async def kube_client(real_kube_driver: RealKube, tmp_path: Path) -> AsyncIterator[KubeClient]:
+async def kube_client(
+    real_kube_driver: RealKube, tmp_path: Path
+) -> AsyncIterator[TestingKubeClient]:
     kubeconfig = real_kube_driver.write_kubeconfig(tmp_path / "kubeconfig")
-    client = await KubeClient.connect(Settings(engine="argo", kubeconfig=str(kubeconfig)))
+    client = await TestingKubeClient.connect(Settings(engine="argo", kubeconfig=str(kubeconfig)))
     yield client
     await client.close()
 
 
 async def collect(
-    client: KubeClient, since: str, count: int, *, timeout: int = 10
+    client: TestingKubeClient, since: str, count: int, *, timeout: int = 10
 ) -> list[WatchEvent]:
     events: list[WatchEvent] = []
     stream = client.watch_workflows(
@@ -43,7 +46,7 @@ async def collect(
     return events
 
 
-async def test_create_is_idempotent_by_name(kube_client: KubeClient) -> None:
+async def test_create_is_idempotent_by_name(kube_client: TestingKubeClient) -> None:
     created = await kube_client.create_workflow(NS, sample_workflow("j1"))
     assert created["metadata"]["name"] == "c2d-j1"
     with pytest.raises(AlreadyExists):
@@ -53,7 +56,7 @@ async def test_create_is_idempotent_by_name(kube_client: KubeClient) -> None:
 
 
 async def test_controller_writes_reach_the_watch(
-    kube_client: KubeClient, real_kube_driver: RealKube
+    kube_client: TestingKubeClient, real_kube_driver: RealKube
 ) -> None:
     await kube_client.create_workflow(NS, sample_workflow("j2"))
     since = (await kube_client.list_workflows(NS, label_selector=MANAGED)).resource_version
@@ -74,7 +77,7 @@ async def test_controller_writes_reach_the_watch(
 
 
 async def test_merge_patch_keeps_status(
-    kube_client: KubeClient, real_kube_driver: RealKube
+    kube_client: TestingKubeClient, real_kube_driver: RealKube
 ) -> None:
     await kube_client.create_workflow(NS, sample_workflow("j3"))
     real_kube_driver.set_step(NS, "c2d-j3", "configure", "Running")
@@ -83,12 +86,12 @@ async def test_merge_patch_keeps_status(
     assert patched["status"]["phase"] == "Running"  # minimal CRD: no status subresource
 
 
-async def test_watch_from_a_forgotten_version_is_gone(kube_client: KubeClient) -> None:
+async def test_watch_from_a_forgotten_version_is_gone(kube_client: TestingKubeClient) -> None:
     with pytest.raises(Gone):
         await collect(kube_client, "1", 1)
 
 
-async def test_invalid_object_is_a_permanent_error(kube_client: KubeClient) -> None:
+async def test_invalid_object_is_a_permanent_error(kube_client: TestingKubeClient) -> None:
     body = sample_workflow("j4")
     body["metadata"]["name"] = "Not_A_Name"
     with pytest.raises(PermanentEngineError):

@@ -23,6 +23,7 @@ from tests.cluster.rbac import (
     request_token,
 )
 from tests.fakes.kube import sample_workflow
+from tests.kit.kube import TestingKubeClient
 
 RELEASE_NS, JOBS_NS, OTHER_NS = "operator-system", "rbac-jobs", "rbac-other"
 MANAGED = "app.kubernetes.io/managed-by=operator-argo"
@@ -71,17 +72,17 @@ def _wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
     raise AssertionError("the chart's RBAC never took effect")
 
 
-async def _client_for(plane: ControlPlane, token: str, path: Path) -> KubeClient:
+async def _client_for(plane: ControlPlane, token: str, path: Path) -> TestingKubeClient:
     kubeconfig = write_kubeconfig(
         path, server=plane.server, ca_file=plane.ca_file, token=token, user="sa"
     )
-    return await KubeClient.connect(Settings(engine="argo", kubeconfig=str(kubeconfig)))
+    return await TestingKubeClient.connect(Settings(engine="argo", kubeconfig=str(kubeconfig)))
 
 
 @pytest.fixture
 async def operator_client(
     real_kube: ControlPlane, accounts: Accounts, tmp_path: Path
-) -> AsyncIterator[KubeClient]:
+) -> AsyncIterator[TestingKubeClient]:
     client = await _client_for(real_kube, accounts.operator, tmp_path / "operator.kubeconfig")
     yield client
     await client.close()

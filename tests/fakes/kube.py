@@ -40,8 +40,8 @@ from operator_argo.domain.names import (
     workflow_name,
 )
 from operator_argo.domain.observation import Observation
-from operator_argo.engines.argo.client import KubeClient
 from tests.kit.factories import make_job
+from tests.kit.kube import TestingKubeClient
 
 TOKEN = "fake-token"
 WF_PREFIX = "/apis/argoproj.io/v1alpha1/namespaces/{ns}/workflows"
@@ -694,8 +694,8 @@ def kube_settings(fake_kube: FakeKube, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def kube_client(kube_settings: Settings) -> AsyncIterator[KubeClient]:
+async def kube_client(kube_settings: Settings) -> AsyncIterator[TestingKubeClient]:
     """The real kubernetes.aio-based client, connected to `fake_kube`."""
-    client = await KubeClient.connect(kube_settings)
+    client = await TestingKubeClient.connect(kube_settings)
     yield client
     await client.close()

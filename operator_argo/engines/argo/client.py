@@ -173,14 +173,6 @@ class KubeClient:
             result = await call
         return dict(result) if isinstance(result, Mapping) else {}
 
-    async def create_workflow(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Create a workflow; returns it as the API server stored it."""
-        name = _map(body.get("metadata")).get("name", "")
-        call = self._custom.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, dict(body)
-        )
-        return await self._call(f"create workflows/{name} in {namespace}", call, collection=True)
-
     async def submit_workflow(self, namespace: str, body: Mapping[str, Any]) -> None:
         """Create a workflow whose body is plain JSON data (dicts, lists, strings, numbers,
         booleans, None), on the hot path: the body is sent without the client's sanitising walk
@@ -207,10 +199,6 @@ class KubeClient:
                     response.release()
         finally:
             _PLAIN_JSON.reset(token)
-
-    async def get_workflow(self, namespace: str, name: str) -> dict[str, Any]:
-        call = self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        return await self._call(f"get workflows/{name} in {namespace}", call)
 
     async def list_workflows(self, namespace: str, *, label_selector: str = "") -> WorkflowList:
         call = self._custom.list_namespaced_custom_object(

@@ -19,6 +19,7 @@ from operator_argo.domain.errors import (
 from operator_argo.domain.names import MANAGED_SELECTOR, job_id_of, workflow_name
 from operator_argo.engines.argo.client import AlreadyExists, Gone, KubeClient, WatchEvent
 from tests.fakes.kube import FakeKube
+from tests.kit.kube import TestingKubeClient
 
 NS = "ocean-compute"
 
@@ -35,7 +36,9 @@ def workflow(name: str, *, managed: bool = True) -> dict:
     }
 
 
-async def test_create_get_list_patch_delete(kube_client: KubeClient, fake_kube: FakeKube) -> None:
+async def test_create_get_list_patch_delete(
+    kube_client: TestingKubeClient, fake_kube: FakeKube
+) -> None:
     created = await kube_client.create_workflow(NS, workflow(workflow_name("a")))
     assert created["metadata"]["resourceVersion"]
     await kube_client.create_workflow(NS, workflow(workflow_name("other"), managed=False))
@@ -61,7 +64,7 @@ async def test_create_get_list_patch_delete(kube_client: KubeClient, fake_kube: 
         await kube_client.delete_workflow(NS, workflow_name("a"))
 
 
-async def test_duplicate_create_is_already_exists(kube_client: KubeClient) -> None:
+async def test_duplicate_create_is_already_exists(kube_client: TestingKubeClient) -> None:
     await kube_client.create_workflow(NS, workflow(workflow_name("dup")))
     with pytest.raises(AlreadyExists, match="already exists"):
         await kube_client.create_workflow(NS, workflow(workflow_name("dup")))
@@ -84,7 +87,7 @@ async def test_duplicate_create_is_already_exists(kube_client: KubeClient) -> No
 )
 @pytest.mark.kube_fake_only
 async def test_errors_are_translated(
-    kube_client: KubeClient, fake_kube: FakeKube, status: int, error: type[Exception]
+    kube_client: TestingKubeClient, fake_kube: FakeKube, status: int, error: type[Exception]
 ) -> None:
     fake_kube.fail_next(1, status)
     with pytest.raises(error) as caught:
@@ -94,7 +97,7 @@ async def test_errors_are_translated(
         assert f"get workflows/{workflow_name('x')} in ocean-compute" in str(caught.value)
 
 
-async def test_invalid_workflow_is_permanent(kube_client: KubeClient) -> None:
+async def test_invalid_workflow_is_permanent(kube_client: TestingKubeClient) -> None:
     with pytest.raises(PermanentEngineError, match="422"):
         # No name and no spec: both the fake and a real API server answer 422 (Invalid).
         body = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {}}
@@ -103,7 +106,7 @@ async def test_invalid_workflow_is_permanent(kube_client: KubeClient) -> None:
 
 @pytest.mark.kube_fake_only
 async def test_unreachable_server_is_transient(
-    kube_client: KubeClient, fake_kube: FakeKube
+    kube_client: TestingKubeClient, fake_kube: FakeKube
 ) -> None:
     await fake_kube.stop()
     with pytest.raises(TransientEngineError, match="unreachable"):
@@ -112,7 +115,7 @@ async def test_unreachable_server_is_transient(
 
 @pytest.mark.kube_fake_only
 async def test_watch_streams_events_and_bookmarks(
-    kube_client: KubeClient, fake_kube: FakeKube
+    kube_client: TestingKubeClient, fake_kube: FakeKube
 ) -> None:
     listed = await kube_client.list_workflows(NS, label_selector=MANAGED_SELECTOR)
     fake_kube.add_workflow(NS, workflow(workflow_name("w")))
@@ -137,7 +140,7 @@ async def test_watch_streams_events_and_bookmarks(
 
 @pytest.mark.kube_fake_only
 async def test_watch_from_compacted_version_is_gone(
-    kube_client: KubeClient, fake_kube: FakeKube
+    kube_client: TestingKubeClient, fake_kube: FakeKube
 ) -> None:
     listed = await kube_client.list_workflows(NS)
     fake_kube.add_workflow(NS, workflow(workflow_name("g")))
@@ -150,7 +153,9 @@ async def test_watch_from_compacted_version_is_gone(
 
 
 @pytest.mark.kube_fake_only
-async def test_dropped_watch_is_transient(kube_client: KubeClient, fake_kube: FakeKube) -> None:
+async def test_dropped_watch_is_transient(
+    kube_client: TestingKubeClient, fake_kube: FakeKube
+) -> None:
     fake_kube.add_workflow(NS, workflow(workflow_name("d")))
     with pytest.raises(TransientEngineError):
         async for event in kube_client.watch_workflows(NS, timeout_seconds=10):
@@ -160,7 +165,7 @@ async def test_dropped_watch_is_transient(kube_client: KubeClient, fake_kube: Fa
 
 @pytest.mark.kube_fake_only
 async def test_a_404_of_the_collection_is_a_misconfiguration_not_a_missing_workflow(
-    kube_client: KubeClient, fake_kube: FakeKube
+    kube_client: TestingKubeClient, fake_kube: FakeKube
 ) -> None:
     fake_kube.fail_next(1, 404, method="POST", message='namespaces "ocean-compute" not found')
     with pytest.raises(EngineMisconfigured, match="not found") as missing:
@@ -249,7 +254,7 @@ async def test_without_proxy_or_netrc_the_session_does_not_look_for_them_per_req
 
 @pytest.mark.kube_fake_only  # counts the fake's connections; the real server's are in the bench
 async def test_submissions_keep_their_connection_alive(
-    kube_client: KubeClient, fake_kube: FakeKube
+    kube_client: TestingKubeClient, fake_kube: FakeKube
 ) -> None:
     # A create whose answer is released unread closes its connection: a new TCP (and, on a
     # real API server, TLS) handshake for the next one. A large answer arrives in pieces.
