@@ -38,14 +38,21 @@ def make_spec(
     rawcode: str = "print('hi')",
     urls: Sequence[str] = ("http://127.0.0.1:1/a.csv",),
     entrypoint: str = "python $ALGO",
+    inputs: Sequence[InputSpec] | None = None,
+    metadata_uri: str | None = None,
+    algorithm_urls: Sequence[str] = (),
     **algorithm: Any,
 ) -> JobSpec:
-    """A one-stage spec: one URL input (none when `urls` is empty) and a raw-code algorithm."""
-    inputs = (InputSpec(index=0, did="did:op:" + "ab" * 32, urls=tuple(urls)),) if urls else ()
+    """A one-stage spec: `inputs`, or else one URL input (none when `urls` is empty), and a
+    raw-code algorithm (or one at `algorithm_urls`) whose AlgorithmSpec fields `algorithm`
+    overrides (did, remote, custom_data...)."""
+    if inputs is None:
+        inputs = (InputSpec(index=0, did="did:op:" + "ab" * 32, urls=tuple(urls)),) if urls else ()
     container = dataclasses.replace(CONTAINER, entrypoint=entrypoint)
+    fields = {"did": None, "container": container, "rawcode": rawcode} | algorithm
+    fields["urls"] = tuple(algorithm_urls)
     return JobSpec(
-        inputs=inputs,
-        algorithm=AlgorithmSpec(did=None, container=container, rawcode=rawcode, **algorithm),
+        inputs=tuple(inputs), algorithm=AlgorithmSpec(**fields), metadata_uri=metadata_uri
     )
 
 

@@ -11,17 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from operator_argo.domain.job import (
-    AlgorithmSpec,
-    ContainerSpec,
     InputSpec,
     JobSpec,
     RemoteSource,
     spec_to_dict,
 )
 from tests.fakes.ocean import ENV_KEY
+from tests.kit import factories
 
 JOB_ID = "0123456789abcdef0123456789abcdef"
-CONTAINER = ContainerSpec(entrypoint="python $ALGO", image="python", tag="3.11")
 _OWN_VARS = ("OPERATOR_", "VOLUME", "IPFS_URL", "X_API_KEY", "CLIENT_ID", "X-API-KEY", "CLIENT-ID")
 
 
@@ -84,17 +82,15 @@ def make_spec(
     custom_data: Any = None,
     metadata_uri: str | None = None,
 ) -> JobSpec:
-    return JobSpec(
-        inputs=tuple(inputs),
-        algorithm=AlgorithmSpec(
-            did=algo_did,
-            container=CONTAINER,
-            rawcode=rawcode,
-            urls=urls,
-            remote=remote,
-            custom_data=custom_data,
-        ),
+    """A step's spec: these inputs, and an algorithm of raw code, `urls` or a `remote`."""
+    return factories.make_spec(
+        inputs=inputs,
+        rawcode=rawcode,
         metadata_uri=metadata_uri,
+        did=algo_did,
+        algorithm_urls=urls,
+        remote=remote,
+        custom_data=custom_data,
     )
 
 
