@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from operator_argo.auth.receipts import verify_receipt
+from operator_argo.domain.names import workflow_name
 from tests.cluster.node import NODE_NAME, RUNTIME_CLASS, Node
 from tests.node.conftest import NAMESPACE, OWNER, job_body
 from tests.node.harness import (
@@ -380,3 +381,31 @@ def test_a_finished_workflow_stays_for_the_argo_ui_with_a_ttl(
     (workflow,) = [w for w in workflows(node.plane, NAMESPACE) if w["metadata"]["name"] == name]
     assert workflow["status"]["phase"] in ("Failed", "Succeeded")
     assert workflow["spec"]["ttlStrategy"]["secondsAfterCompletion"] > 0
+
+
+def test_argo_removes_a_kept_workflow_when_its_ttl_runs_out_and_the_job_stays_as_it_was(
+    api: OperatorClient, batch: dict[str, Started], node: Node
+) -> None:
+    """The real controller's TTL clean-up, with the kept time cut to a second (as a short
+    OPERATOR_KEEP_FINISHED would set it): the workflow goes, and its removal is not taken for a
+    deletion behind the operator's back."""
+    job = finished(api, batch["url-algorithm"])
+    name = workflow_name(job["jobId"])
+    seconds = {"secondsAfterSuccess": 1, "secondsAfterFailure": 1, "secondsAfterCompletion": 1}
+    patch = json.dumps({"spec": {"ttlStrategy": seconds}})
+    kubectl(node.plane, "-n", NAMESPACE, "patch", "workflow", name, "--type=merge", "-p", patch)
+    deadline = time.monotonic() + 90
+    while any(w["metadata"]["name"] == name for w in workflows(node.plane, NAMESPACE)):
+        assert time.monotonic() < deadline, "Argo kept the workflow past its TTL"
+        time.sleep(0.5)
+    time.sleep(2)  # the removal's watch event has reached the operator (it resyncs every 30 s)
+    after = api.wait_finished(job["jobId"], timeout=30)
+    assert (after["status"], after["error"], after["dateFinished"]) == (
+        70,
+        job["error"],
+        job["dateFinished"],
+    )
+    assert (
+        api.results_by_type(after, OWNER)["output:digest.txt"]
+        == (batch["url-algorithm"].expected["output:digest.txt"])
+    )
