@@ -39,6 +39,8 @@ RESULT_PARAMETER = "result"
 FILTER_FOLDER = "filter"
 FILTER_LOG = "filtering.log"
 FILTER_PASSED = "passed"
+# The result type of the algorithm's published log (publish uploads it, computeLogs serves it).
+ALGORITHM_LOG_TYPE = "algorithmLog"
 
 
 def workflow_name(job_id: str) -> str:

@@ -12,11 +12,11 @@ import collections
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 
+from operator_argo.domain import names
 from operator_argo.domain.errors import NotFound, TooManyRequests
 from operator_argo.domain.job import Job, JobId
 from operator_argo.domain.ports import Engine, JobStore, ResultReader
 
-ALGORITHM_LOG = "algorithmLog"  # the result type publish gives the algorithm's log
 LOOK_AGAIN = 1.0  # seconds between two looks at a job whose algorithm has nothing to follow yet
 
 
@@ -124,7 +124,7 @@ class LogFollower:
         if job.results_deleted_at is not None or self._results is None:
             return
         for file in job.results or ():
-            if file.type == ALGORITHM_LOG:
+            if file.type == names.ALGORITHM_LOG_TYPE:
                 async for chunk in self._results.read(file, 0, None):
                     yield chunk
                 return

@@ -10,6 +10,7 @@ logged and counted (operator_argo_receipts_total).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,7 +29,6 @@ from operator_argo.domain.receipt import (
     RECEIPT_FILENAME,
     RECEIPT_TYPE,
     build_receipt,
-    sha256_file,
     with_receipt,
 )
 from operator_argo.observability import metrics
@@ -76,7 +76,7 @@ class ReceiptPublisher:
             path = Path(folder) / RECEIPT_FILENAME
             await asyncio.to_thread(path.write_bytes, body)
             key = await self._storage.put_file(result_key(job_id, RECEIPT_FILENAME), path)
-            digest = await asyncio.to_thread(sha256_file, path)
+        digest = hashlib.sha256(body).hexdigest()
         return ResultFile(
             filename=RECEIPT_FILENAME, filesize=len(body), type=RECEIPT_TYPE, key=key, sha256=digest
         )

@@ -93,7 +93,7 @@ def log_uploads(env: StepEnv) -> list[Upload]:
     """algorithm.log, configure.log and filtering.log (publish.log comes last, after its log
     is closed)."""
     candidates = [
-        ("algorithm.log", env.volume / "logs" / "algorithm.log", "algorithmLog"),
+        ("algorithm.log", env.volume / "logs" / "algorithm.log", names.ALGORITHM_LOG_TYPE),
         ("configure.log", env.log_dir / "configure.log", "configrationLog"),
         (names.FILTER_LOG, env.filter_dir / names.FILTER_LOG, "filteringLog"),
     ]

@@ -121,11 +121,15 @@ class ArgoEngine:
             return
         log.info("workflow_deleted", job_id=job.job_id, workflow=name)
 
+    def _algorithm_pods(self, job: Job) -> tuple[str, str]:
+        """The namespace and label selector of the job's algorithm pods."""
+        namespace, name = self._where(job)
+        return namespace, f"{WORKFLOW_LABEL}={name},{STEP_LABEL}=algorithm"
+
     async def ran_image(self, job: Job) -> str | None:
         """The `imageID` the node's runtime reports for the algorithm pod's main container
         (the image by digest); None once the pod is gone or while the container never began."""
-        namespace, name = self._where(job)
-        selector = f"{WORKFLOW_LABEL}={name},{STEP_LABEL}=algorithm"
+        namespace, selector = self._algorithm_pods(job)
         pods = await self.client.list_pods(namespace, label_selector=selector)
         if not pods:
             return None
@@ -139,8 +143,7 @@ class ArgoEngine:
         """The algorithm pod's main container log through the Kubernetes API, followed until
         the container ends; NotFound while there is no such pod (or its container has not
         begun), so the caller looks again later."""
-        namespace, name = self._where(job)
-        selector = f"{WORKFLOW_LABEL}={name},{STEP_LABEL}=algorithm"
+        namespace, selector = self._algorithm_pods(job)
         pods = await self.client.pod_names(namespace, label_selector=selector)
         if not pods:
             raise NotFound(f"no algorithm pod of job {job.job_id} yet")
